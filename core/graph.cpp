@@ -34,17 +34,6 @@ ActKind parseActKind(const std::string& name) {
 const char* dtypeName(DType t) { return t == DType::I8 ? "i8" : "f32"; }
 int dtypeSize(DType t) { return t == DType::I8 ? 1 : 4; }
 
-int64_t numel(const Shape& s) {
-  int64_t n = 1;
-  for (auto d : s) n *= d;
-  return n;
-}
-
-std::string shapeToString(const Shape& s) {
-  std::string out = "[";
-  for (size_t i = 0; i < s.size(); ++i) out += (i ? "," : "") + std::to_string(s[i]);
-  return out + "]";
-}
 
 // ---------------------------------------------------------------- shape helpers
 

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "core/json_util.h"
+#include "core/shape.h"
 
 namespace hwnas {
 
@@ -43,9 +44,6 @@ enum class DType : int { F32, I8 };
 const char* dtypeName(DType t);  // "f32", "i8"
 int dtypeSize(DType t);
 
-using Shape = std::vector<int64_t>;
-int64_t numel(const Shape& s);
-std::string shapeToString(const Shape& s);  // "[1,24,14,14]"
 
 struct TensorType {
   Shape shape;

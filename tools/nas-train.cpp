@@ -154,7 +154,7 @@ static int run(int argc, char** argv) {
   m["test_accuracy"] = r.testAccuracy;
   m["train_images_per_second"] = r.trainImagesPerSecond;
   m["params"] = model->numParameters();
-  m["macs"] = -1;  // TODO Graph
+  m["macs"] = model->toGraph(1).cost().macs;
   m["epochs"] = r.epochs;
   m["steps"] = r.steps;
   m["seconds"] = r.seconds;

@@ -38,7 +38,7 @@ Variable recordOp(const char* name, Tensor result, std::vector<Variable> inputs,
     for (const auto& in : inputs) needs = needs || in.requiresGrad();
   Variable out(std::move(result), needs);
   if (needs) {
-    auto node = std::make_shared<Node>();
+    auto node = std::make_shared<GradNode>();
     node->name = name;
     node->inputs = std::move(inputs);
     node->backwardFn = std::move(backwardFn);
@@ -76,14 +76,14 @@ void Variable::backward(const Tensor& seed) {
   }
   // Nodes stay alive (and with them every impl in `order`) until the walk ends; what each
   // node saved for backward and each intermediate gradient are freed as soon as used.
-  std::vector<std::shared_ptr<Node>> keepAlive;
+  std::vector<std::shared_ptr<GradNode>> keepAlive;
   for (VariableImpl* v : order)
     if (v->creator) keepAlive.push_back(v->creator);
   accumulateGrad(*this, seed.clone());
   for (auto it = order.rbegin(); it != order.rend(); ++it) {
     VariableImpl* v = *it;
     if (!v->creator) continue;
-    std::shared_ptr<Node> node = std::move(v->creator);
+    std::shared_ptr<GradNode> node = std::move(v->creator);
     if (v->grad.defined()) node->backwardFn(v->grad);
     node->backwardFn = nullptr;
     v->grad = Tensor();

@@ -1,5 +1,5 @@
 // Reverse-mode automatic differentiation. A Variable wraps a Tensor value; when an op runs
-// with grad mode on and any input requires a gradient, the result records a Node whose
+// with grad mode on and any input requires a gradient, the result records a GradNode whose
 // backward() turns the result's gradient into gradients of the inputs. Variable::backward()
 // walks the recorded graph once in reverse topological order and then releases it.
 #pragma once
@@ -12,13 +12,13 @@
 
 namespace hwnas {
 
-struct Node;
+struct GradNode;
 
 struct VariableImpl {
   Tensor value;
   Tensor grad;  // undefined until a gradient arrives
   bool requiresGrad = false;
-  std::shared_ptr<Node> creator;  // null for leaves (inputs, parameters)
+  std::shared_ptr<GradNode> creator;  // null for leaves (inputs, parameters)
 };
 
 class Variable {
@@ -47,7 +47,7 @@ class Variable {
   std::shared_ptr<VariableImpl> impl_;
 };
 
-struct Node {
+struct GradNode {
   std::string name;
   std::vector<Variable> inputs;
   std::function<void(const Tensor& gradOut)> backwardFn;
@@ -57,7 +57,7 @@ struct Node {
 // storage is shared, so passing gradOut straight through is always safe.
 void accumulateGrad(const Variable& v, Tensor g);
 
-// Wraps an op's result: records a Node when grad mode is on and an input requires a grad.
+// Wraps an op's result: records a GradNode when grad mode is on and an input requires a grad.
 // backwardFn receives the result's gradient and calls accumulateGrad on the inputs.
 Variable recordOp(const char* name, Tensor result, std::vector<Variable> inputs,
                   std::function<void(const Tensor& gradOut)> backwardFn);

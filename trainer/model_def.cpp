@@ -134,6 +134,27 @@ Variable Model::forward(const Variable& x) {
   return classifier_->forward(h);
 }
 
+int Model::toGraph(Graph& g, int input, const std::string& name) const {
+  int h = stem_->toGraph(g, input, join(name, "stem"));
+  for (size_t i = 0; i < blocks_.size(); ++i) h = blocks_[i]->toGraph(g, h, join(name, "blocks." + std::to_string(i)));
+  if (head_) h = head_->toGraph(g, h, join(name, "head"));
+  h = g.addFlatten(join(name, "flatten"), g.addGlobalAvgPool(join(name, "pool"), h));
+  return classifier_->toGraph(g, h, join(name, "classifier"));
+}
+
+Graph Model::toGraph(int64_t batch) const {
+  Graph g;
+  int in = g.addInput("input", {batch, def_.inChannels, def_.height, def_.width});
+  toGraph(g, in, "");
+  return g;
+}
+
+Graph modelGraph(const ModelDef& def) {
+  // Building the modules is cheap next to anything that needs a graph; one code path keeps
+  // the graph and the trainer's network the same by construction.
+  return buildModel(def, 0)->toGraph(1);
+}
+
 std::shared_ptr<Model> buildModel(const ModelDef& def, uint64_t seed) {
   Rng rng(seed);
   return std::make_shared<Model>(def, rng);

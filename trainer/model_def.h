@@ -37,6 +37,9 @@ class Model : public nn::Module {
  public:
   Model(const ModelDef& def, Rng& rng);
   Variable forward(const Variable& x) override;
+  int toGraph(Graph& g, int input, const std::string& name) const override;
+  // The whole network as a Graph with an input of [batch, C, H, W].
+  Graph toGraph(int64_t batch = 1) const;
   const ModelDef& def() const { return def_; }
 
  private:
@@ -48,5 +51,8 @@ class Model : public nn::Module {
 };
 
 std::shared_ptr<Model> buildModel(const ModelDef& def, uint64_t seed);
+
+// The architecture's Graph (batch 1) without building weights: for costs (MACs, params, memory).
+Graph modelGraph(const ModelDef& def);
 
 }  // namespace hwnas

@@ -170,3 +170,68 @@ Variable Sequential::forward(const Variable& x) {
 }
 
 }  // namespace hwnas::nn
+
+namespace hwnas::nn {
+
+ActKind toActKind(ops::Act a) {
+  switch (a) {
+    case ops::Act::Identity: return ActKind::Identity;
+    case ops::Act::ReLU: return ActKind::Relu;
+    case ops::Act::ReLU6: return ActKind::Relu6;
+    case ops::Act::HardSwish: return ActKind::HSwish;
+    case ops::Act::HardSigmoid: return ActKind::HSigmoid;
+    case ops::Act::SiLU: return ActKind::Silu;
+    case ops::Act::Sigmoid: return ActKind::Sigmoid;
+  }
+  throw Error("toActKind: unknown activation");
+}
+
+int Module::toGraph(Graph&, int, const std::string& name) const {
+  throw Error("module '" + name + "' has no graph form");
+}
+
+int Conv2d::toGraph(Graph& g, int input, const std::string& name) const {
+  const Shape& w = weight.shape();
+  if (p_.strideH != p_.strideW || p_.padH != p_.padW || p_.dilationH != p_.dilationW || w[2] != w[3])
+    throw Error("conv '" + name + "': the graph form needs square kernels, strides and padding");
+  return g.addConv2d(name, input, w[0], (int)w[2], p_.strideH, p_.padH, p_.groups, bias.defined(), p_.dilationH);
+}
+
+int BatchNorm2d::toGraph(Graph& g, int input, const std::string& name) const {
+  return g.addBatchNorm(name, input, eps);
+}
+
+int Linear::toGraph(Graph& g, int input, const std::string& name) const {
+  return g.addLinear(name, input, weight.shape()[0], bias.defined());
+}
+
+int ConvBnAct::toGraph(Graph& g, int input, const std::string& name) const {
+  int h = bn->toGraph(g, conv->toGraph(g, input, join(name, "conv")), join(name, "bn"));
+  return act == ops::Act::Identity ? h : g.addAct(join(name, "act"), h, toActKind(act));
+}
+
+int SqueezeExcite::toGraph(Graph& g, int input, const std::string& name) const {
+  return g.addSqueezeExcite(name, input, reduce->weight.shape()[0], ActKind::Relu, ActKind::HSigmoid);
+}
+
+int MBConv::toGraph(Graph& g, int input, const std::string& name) const {
+  if (plain) return plain->toGraph(g, input, join(name, "conv"));
+  int h = input;
+  if (expandConv) h = expandConv->toGraph(g, h, join(name, "expand"));
+  if (depthwise) h = depthwise->toGraph(g, h, join(name, "depthwise"));
+  if (se) h = se->toGraph(g, h, join(name, "se"));
+  h = project->toGraph(g, h, join(name, "project"));
+  return residual ? g.addAdd(join(name, "add"), input, h) : h;
+}
+
+int Sequential::toGraph(Graph& g, int input, const std::string& name) const {
+  int h = input;
+  for (size_t i = 0; i < layers_.size(); ++i) h = layers_[i]->toGraph(g, h, join(name, std::to_string(i)));
+  return h;
+}
+
+int GlobalAvgPoolFlatten::toGraph(Graph& g, int input, const std::string& name) const {
+  return g.addFlatten(join(name, "flatten"), g.addGlobalAvgPool(join(name, "pool"), input));
+}
+
+}  // namespace hwnas::nn

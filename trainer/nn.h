@@ -7,6 +7,7 @@
 #include <utility>
 #include <vector>
 
+#include "core/graph.h"
 #include "core/rng.h"
 #include "trainer/autograd.h"
 #include "trainer/ops.h"
@@ -17,6 +18,9 @@ class Module {
  public:
   virtual ~Module() = default;
   virtual Variable forward(const Variable& x) = 0;
+  // Appends this module's ops to g, reading node `input`; returns the output node. Node names
+  // are `name` + the module's own parts, so they match parameter names. Error if unsupported.
+  virtual int toGraph(Graph& g, int input, const std::string& name) const;
 
   std::vector<std::pair<std::string, Variable>> namedParameters() const;
   std::vector<std::pair<std::string, Tensor>> namedBuffers() const;  // share storage with the module
@@ -43,6 +47,11 @@ class Module {
   std::vector<std::pair<std::string, Tensor>> buffers_;
   std::vector<std::pair<std::string, std::shared_ptr<Module>>> children_;
   bool training_ = true;
+
+ protected:
+  static std::string join(const std::string& prefix, const std::string& part) {
+    return prefix.empty() ? part : prefix + "." + part;
+  }
 };
 
 using ModulePtr = std::shared_ptr<Module>;
@@ -52,6 +61,7 @@ class Conv2d : public Module {
  public:
   Conv2d(int cin, int cout, int kernel, int stride, int groups, bool bias, Rng& rng, int dilation = 1);
   Variable forward(const Variable& x) override;
+  int toGraph(Graph& g, int input, const std::string& name) const override;
   const ops::Conv2dParams& params() const { return p_; }
   Variable weight, bias;
 
@@ -65,6 +75,7 @@ class BatchNorm2d : public Module {
   Variable forward(const Variable& x) override;
   // BN followed by an activation (one fused kernel when available).
   Variable forwardAct(const Variable& x, ops::Act act);
+  int toGraph(Graph& g, int input, const std::string& name) const override;
   Variable gamma, beta;
   Tensor runningMean, runningVar;
   float momentum, eps;
@@ -74,6 +85,7 @@ class Linear : public Module {
  public:
   Linear(int in, int out, bool bias, Rng& rng);
   Variable forward(const Variable& x) override;
+  int toGraph(Graph& g, int input, const std::string& name) const override;
   Variable weight, bias;
 };
 
@@ -82,6 +94,7 @@ class ConvBnAct : public Module {
  public:
   ConvBnAct(int cin, int cout, int kernel, int stride, int groups, ops::Act act, Rng& rng);
   Variable forward(const Variable& x) override;
+  int toGraph(Graph& g, int input, const std::string& name) const override;
   std::shared_ptr<Conv2d> conv;
   std::shared_ptr<BatchNorm2d> bn;
   ops::Act act;
@@ -92,6 +105,7 @@ class SqueezeExcite : public Module {
  public:
   SqueezeExcite(int channels, int reduced, Rng& rng);
   Variable forward(const Variable& x) override;
+  int toGraph(Graph& g, int input, const std::string& name) const override;
   std::shared_ptr<Conv2d> reduce, expand;
 };
 
@@ -107,6 +121,7 @@ class MBConv : public Module {
  public:
   MBConv(int cin, const BlockSpec& spec, Rng& rng);
   Variable forward(const Variable& x) override;
+  int toGraph(Graph& g, int input, const std::string& name) const override;
   std::shared_ptr<ConvBnAct> plain;  // type conv: one conv-BN-act, nothing else
   std::shared_ptr<ConvBnAct> expandConv, depthwise, project;
   std::shared_ptr<SqueezeExcite> se;
@@ -117,6 +132,7 @@ class Sequential : public Module {
  public:
   void add(const std::string& name, ModulePtr m);
   Variable forward(const Variable& x) override;
+  int toGraph(Graph& g, int input, const std::string& name) const override;
   size_t size() const { return layers_.size(); }
 
  private:
@@ -126,17 +142,22 @@ class Sequential : public Module {
 class GlobalAvgPoolFlatten : public Module {
  public:
   Variable forward(const Variable& x) override { return ops::flatten(ops::globalAvgPool(x)); }
+  int toGraph(Graph& g, int input, const std::string& name) const override;
 };
 
 class Dropout : public Module {
  public:
   Dropout(float p, uint64_t seed) : p_(p), rng_(seed) {}
   Variable forward(const Variable& x) override { return ops::dropout(x, p_, isTraining(), rng_); }
+  int toGraph(Graph&, int input, const std::string&) const override { return input; }  // identity at inference
 
  private:
   float p_;
   Rng rng_;
 };
+
+// The Graph IR's activation kind for a trainer activation (the two enums list the same kinds).
+ActKind toActKind(ops::Act a);
 
 // Rounds v to a multiple of divisor, not going below 90% of v (MobileNet's make_divisible).
 int makeDivisible(double v, int divisor = 8);

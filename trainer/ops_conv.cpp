@@ -6,13 +6,6 @@
 #include "trainer/kernels/conv.h"
 #include "trainer/ops.h"
 
-// trainer/CMakeLists.txt compiles only trainer/*.cpp, not trainer/kernels/*.cpp. Until its glob
-// also takes kernels/*.cpp (and defines HWNAS_TRAINER_KERNELS_GLOBBED), the conv kernels are
-// compiled as part of this file.
-#ifndef HWNAS_TRAINER_KERNELS_GLOBBED
-#include "trainer/kernels/conv.cpp"
-#endif
-
 namespace hwnas::ops {
 namespace {
 

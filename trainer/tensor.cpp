@@ -9,21 +9,6 @@
 
 namespace hwnas {
 
-int64_t shapeNumel(const Shape& s) {
-  int64_t n = 1;
-  for (int64_t d : s) {
-    if (d < 0) throw ShapeError("negative dimension in shape " + shapeToString(s));
-    n *= d;
-  }
-  return n;
-}
-
-std::string shapeToString(const Shape& s) {
-  std::string r = "[";
-  for (size_t i = 0; i < s.size(); ++i) r += (i ? ", " : "") + std::to_string(s[i]);
-  return r + "]";
-}
-
 static std::shared_ptr<float> allocate(int64_t n) {
   size_t bytes = (size_t)std::max<int64_t>(n, 1) * sizeof(float);
   bytes = (bytes + 63) / 64 * 64;

@@ -7,11 +7,10 @@
 #include <string>
 #include <vector>
 
+#include "core/shape.h"
+
 namespace hwnas {
 
-using Shape = std::vector<int64_t>;
-int64_t shapeNumel(const Shape& s);
-std::string shapeToString(const Shape& s);  // "[128, 16, 28, 28]"
 
 class Tensor {
  public:

@@ -30,11 +30,10 @@ void writeBytes(const std::string& path, const Bytes& b) {
 
 // A file made of the given header text (not padded) followed by `dataBytes` bytes.
 Bytes rawFile(const std::string& header, size_t dataBytes) {
-  Bytes b(8);
-  uint64_t n = header.size();
+  Bytes b(8 + header.size() + dataBytes, 0);
+  const uint64_t n = header.size();
   for (int i = 0; i < 8; ++i) b[i] = (uint8_t)(n >> (8 * i));
-  b.insert(b.end(), header.begin(), header.end());
-  b.resize(b.size() + dataBytes, 0);
+  std::memcpy(b.data() + 8, header.data(), header.size());
   return b;
 }
 
