@@ -50,7 +50,7 @@ static int run(int argc, char** argv) {
     ("dataset", po::value(&o.dataset)->default_value("fashion-mnist"), "fashion-mnist | mnist | cifar10 | cifar100")
     ("data-dir", po::value(&o.dataDir), "dataset folder (default for fashion-mnist: /usr/share/datasets/fashion-mnist)")
     ("recipe", po::value(&recipe)->default_value("default"),
-       "default: crop+flip... see below; reference: the PyTorch anchor's (no augmentation, no label smoothing, decay on all params)")
+       "default: crop (pad 2) + flip, label smoothing 0.1, no decay on BN/bias; reference: the PyTorch anchor's (no augmentation, no label smoothing, decay on all params)")
     ("epochs", po::value(&o.epochs)->default_value(10), "epochs")
     ("max-steps", po::value(&o.maxSteps)->default_value(-1), "stop after this many steps (the schedule still spans --epochs)")
     ("batch-size", po::value(&o.batchSize)->default_value(128), "batch size")
@@ -63,6 +63,8 @@ static int run(int argc, char** argv) {
     ("augment", po::value<std::string>(), "none | crop-flip (recipe default: crop-flip default, none reference)")
     ("val-size", po::value(&o.valSize)->default_value(-1),
        "validation images carved from the training set (-1: dataset default, 10,000 for Fashion-MNIST; 0: none)")
+    ("train-limit", po::value(&o.trainLimit)->default_value(0), "train on only the first N training images (0: all)")
+    ("eval-limit", po::value(&o.evalLimit)->default_value(0), "validate and test on only the first N images (0: all)")
     ("threads", po::value(&threads)->default_value(0), "worker threads (0: all cores)")
     ("seed", po::value(&o.seed)->default_value(0), "random seed (weights, data order, augmentation)")
     ("resume", po::bool_switch(&resume), "continue from <out>/checkpoint")
@@ -101,6 +103,7 @@ static int run(int argc, char** argv) {
   tbb::global_control threadLimit(tbb::global_control::max_allowed_parallelism, threads);
 
   // Everything is validated before anything is written.
+  checkTrainOptions(o);
   ModelDef def = loadModelDef(modelPath);
   const std::string ckptDir = outDir + "/checkpoint";
   if (resume && force) throw InputError("--resume and --force exclude each other");

@@ -51,6 +51,16 @@ DataSplits loadDataSplits(const TrainOptions& o) {
     d.train = std::move(parts.first);
     d.val = std::move(parts.second);
   }
+  auto limit = [](ImageDataset& data, int64_t n) {
+    if (n <= 0 || n >= data.n) return;
+    std::vector<int64_t> first(n);
+    for (int64_t i = 0; i < n; ++i) first[i] = i;
+    data = data.subset(first, data.name);
+  };
+  if (o.trainLimit < 0 || o.evalLimit < 0) throw InputError("--train-limit and --eval-limit must be >= 0");
+  limit(d.train, o.trainLimit);
+  limit(d.val, o.evalLimit);
+  limit(d.test, o.evalLimit);
   return d;
 }
 
@@ -103,7 +113,7 @@ std::string runSignature(const TrainOptions& o, int64_t totalSteps) {
   std::ostringstream s;
   s << "dataset=" << o.dataset << ";batch=" << o.batchSize << ";lr=" << o.lr << ";opt=" << o.optimizer
     << ";sched=" << o.schedule << ";seed=" << o.seed << ";steps=" << totalSteps << ";val=" << o.valSize
-    << ";crop=" << o.padCrop << ";flip=" << o.hflip << ";ls=" << o.labelSmoothing << ";wd=" << o.weightDecay;
+    << ";limit=" << o.trainLimit << ";crop=" << o.padCrop << ";flip=" << o.hflip << ";ls=" << o.labelSmoothing << ";wd=" << o.weightDecay;
   return s.str();
 }
 
@@ -114,11 +124,29 @@ struct EpochStats {
 
 }  // namespace
 
+void checkTrainOptions(const TrainOptions& o) {
+  auto require = [](bool ok, const std::string& msg) {
+    if (!ok) throw InputError(msg);
+  };
+  require(o.batchSize > 0, "--batch-size must be positive");
+  require(o.epochs > 0, "--epochs must be positive");
+  require(o.maxSteps == -1 || o.maxSteps > 0, "--max-steps must be positive (or -1: no limit)");
+  require(o.lr > 0 && std::isfinite(o.lr), "--lr must be positive");
+  require(o.optimizer == "sgd" || o.optimizer == "adamw", "unknown --optimizer '" + o.optimizer + "' (known: sgd, adamw)");
+  require(o.schedule == "cosine" || o.schedule == "step" || o.schedule == "constant",
+          "unknown --schedule '" + o.schedule + "' (known: cosine, step, constant)");
+  require(o.momentum >= 0 && o.momentum < 1, "--momentum must be in [0, 1)");
+  require(o.weightDecay >= 0, "--weight-decay must be >= 0");
+  require(o.warmupEpochs >= 0 && o.warmupEpochs <= o.epochs, "--warmup-epochs must be in [0, --epochs]");
+  require(o.labelSmoothing >= 0 && o.labelSmoothing < 1, "--label-smoothing must be in [0, 1)");
+  require(o.padCrop >= 0 && o.padCrop <= 16, "crop padding must be in [0, 16]");
+  require(o.evalBatchSize > 0, "the evaluation batch size must be positive");
+}
+
 TrainResult trainModel(nn::Module& model, const DataSplits& data, const TrainOptions& o,
                        const std::string& checkpointDir, bool resume,
                        const std::function<void(const TrainProgress&)>& onProgress) {
-  if (o.batchSize <= 0) throw InputError("--batch-size must be positive");
-  if (o.epochs <= 0 && o.maxSteps <= 0) throw InputError("--epochs must be positive");
+  checkTrainOptions(o);
   LoaderOptions lo;
   lo.batchSize = o.batchSize;
   lo.shuffle = true;
@@ -148,10 +176,11 @@ TrainResult trainModel(nn::Module& model, const DataSplits& data, const TrainOpt
     throw InputError("unknown optimizer '" + o.optimizer + "' (known: sgd, adamw)");
 
   TrainResult result;
-  const std::string signature = runSignature(o, totalSteps);
+  const std::string signature = runSignature(o, (int64_t)o.epochs * perEpoch);
   const std::string ckptPath = checkpointDir.empty() ? "" : checkpointDir + "/state.safetensors";
   int64_t step = 0;
   double priorSeconds = 0;
+  EpochStats es;  // the current epoch's running loss/accuracy, checkpointed with the rest
   if (resume) {
     if (ckptPath.empty() || !std::filesystem::exists(ckptPath))
       throw InputError("nothing to resume: no checkpoint at " + ckptPath);
@@ -169,6 +198,8 @@ TrainResult trainModel(nn::Module& model, const DataSplits& data, const TrainOpt
     step = ck.int64s.at("step").values.at(0);
     opt->setSteps(step);
     priorSeconds = std::stod(ck.metadata["seconds"]);
+    std::istringstream stats(ck.metadata["epoch_stats"]);
+    stats >> es.lossSum >> es.correct >> es.seen >> es.batches;
     std::istringstream curve(ck.metadata["curve"]);
     EpochRecord r;
     while (curve >> r.epoch >> r.trainLoss >> r.trainAccuracy >> r.valAccuracy >> r.lr) result.curve.push_back(r);
@@ -182,6 +213,10 @@ TrainResult trainModel(nn::Module& model, const DataSplits& data, const TrainOpt
     ck.int64s["step"] = Int64Array{{1}, {step}};
     ck.metadata["signature"] = signature;
     ck.metadata["seconds"] = std::to_string(seconds);
+    std::ostringstream stats;
+    stats.precision(17);
+    stats << es.lossSum << ' ' << es.correct << ' ' << es.seen << ' ' << es.batches;
+    ck.metadata["epoch_stats"] = stats.str();
     std::ostringstream curve;
     curve.precision(17);
     for (auto& r : result.curve)
@@ -194,7 +229,6 @@ TrainResult trainModel(nn::Module& model, const DataSplits& data, const TrainOpt
   using Clock = std::chrono::steady_clock;
   double trainSeconds = 0;
   int64_t trainImages = 0;
-  EpochStats es;
   Batch batch;
   while (step < totalSteps) {
     const int64_t epoch = step / perEpoch;
@@ -226,7 +260,8 @@ TrainResult trainModel(nn::Module& model, const DataSplits& data, const TrainOpt
     es.seen += (int64_t)batch.y.size();
     ++es.batches;
 
-    const bool epochEnd = step % perEpoch == 0 || step == totalSteps;
+    const bool epochEnd = step % perEpoch == 0;
+    const bool stopping = step == totalSteps;
     TrainProgress p;
     p.step = step;
     p.totalSteps = totalSteps;
@@ -240,7 +275,7 @@ TrainResult trainModel(nn::Module& model, const DataSplits& data, const TrainOpt
       p.epochEnd = true;
       p.valAccuracy = r.valAccuracy;
     }
-    if (epochEnd || (o.checkpointEverySteps > 0 && step % o.checkpointEverySteps == 0))
+    if (epochEnd || stopping || (o.checkpointEverySteps > 0 && step % o.checkpointEverySteps == 0))
       saveCheckpoint(priorSeconds + trainSeconds);
     if (onProgress) onProgress(p);
   }

@@ -32,6 +32,8 @@ struct TrainOptions {
   int padCrop = 0;     // random crop with this much zero padding (0: off)
   bool hflip = false;  // random horizontal flip
   int64_t valSize = -1;  // -1: the dataset's default (Fashion-MNIST/MNIST 10,000, CIFAR 5,000); 0: no validation split
+  int64_t trainLimit = 0;  // > 0: train on only the first N images of the training split (quick runs, tests)
+  int64_t evalLimit = 0;   // > 0: validate and test on only the first N images of each
   uint64_t seed = 0;
   int evalBatchSize = 500;
   int checkpointEverySteps = 0;  // 0: at the end of every epoch only
@@ -59,6 +61,9 @@ struct TrainResult {
   int epochs = 0;
   std::vector<EpochRecord> curve;
 };
+
+// Throws InputError naming the flag for an impossible setting (before anything is written).
+void checkTrainOptions(const TrainOptions& options);
 
 // The train and test sets for `options.dataset`, train already split: {train, val, test}.
 struct DataSplits {

@@ -138,7 +138,7 @@ TEST(Elementwise, BadShapesThrow) {
   try {
     ops::add(a, b);
   } catch (const ShapeError& e) {
-    EXPECT_NE(std::string(e.what()).find("[2, 3, 4, 5]"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find(shapeToString({2, 3, 4, 5})), std::string::npos) << e.what();
   }
 }
 

@@ -65,13 +65,20 @@ struct V16 {
   // Sum of the 16 lanes in a fixed order (a fixed shuffle tree with AVX-512).
   float hsum() const {
 #if defined(__AVX512F__)
-    return _mm512_reduce_add_ps(v);
-#endif
+    const __m256 lo8 = _mm512_castps512_ps256(v);
+    const __m256 hi8 = _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(v), 1));
+    const __m256 s8 = _mm256_add_ps(lo8, hi8);
+    __m128 s4 = _mm_add_ps(_mm256_castps256_ps128(s8), _mm256_extractf128_ps(s8, 1));
+    s4 = _mm_add_ps(s4, _mm_movehl_ps(s4, s4));
+    s4 = _mm_add_ss(s4, _mm_shuffle_ps(s4, s4, 1));
+    return _mm_cvtss_f32(s4);
+#else
     alignas(64) float t[16];
     store(t);
     float s = 0.f;
     for (float e : t) s += e;
     return s;
+#endif
   }
 };
 
