@@ -3,6 +3,7 @@
 #include <cmath>
 
 #include "core/error.h"
+#include "trainer/kernels/activation.h"
 #include "trainer/ops_fused.h"
 
 namespace hwnas::nn {
@@ -105,7 +106,23 @@ ConvBnAct::ConvBnAct(int cin, int cout, int kernel, int stride, int groups, ops:
   bn = registerModule("bn", std::make_shared<BatchNorm2d>(cout));
 }
 
-Variable ConvBnAct::forward(const Variable& x) { return bn->forwardAct(conv->forward(x), act); }
+Variable ConvBnAct::forward(const Variable& x) {
+  if (isTraining() || gradModeEnabled()) return bn->forwardAct(conv->forward(x), act);
+  // Inference: fold BN into the convolution (w' = w*s, b' = beta - mean*s with
+  // s = gamma/sqrt(var+eps)) and apply the activation in place: one pass over the output.
+  const Tensor& w = conv->weight.value();
+  const int64_t cout = w.size(0), per = w.numel() / cout;
+  Tensor wf = Tensor::empty(w.shape()), bf = Tensor::empty({cout});
+  for (int64_t c = 0; c < cout; ++c) {
+    const float s = bn->gamma.value()[c] / std::sqrt(bn->runningVar[c] + bn->eps);
+    for (int64_t i = 0; i < per; ++i) wf[c * per + i] = w[c * per + i] * s;
+    const float b0 = conv->bias.defined() ? conv->bias.value()[c] : 0.f;
+    bf[c] = bn->beta.value()[c] + (b0 - bn->runningMean[c]) * s;
+  }
+  Variable y = ops::conv2d(x, Variable(wf), Variable(bf), conv->params());
+  if (act != ops::Act::Identity) kernels::activationForward(y.value().data(), y.value().numel(), act, y.value().data());
+  return y;
+}
 
 SqueezeExcite::SqueezeExcite(int channels, int reduced, Rng& rng) {
   reduce = registerModule("reduce", std::make_shared<Conv2d>(channels, reduced, 1, 1, 1, true, rng));

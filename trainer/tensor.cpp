@@ -3,15 +3,75 @@
 #include <algorithm>
 #include <cstdlib>
 #include <cstring>
+#include <map>
+#include <mutex>
 #include <new>
 
 #include "core/error.h"
 
 namespace hwnas {
 
+namespace {
+
+// A cache of freed large blocks keyed by exact size. Training allocates the same sizes every
+// step; reusing them avoids a page-fault storm from fresh mmap'ed memory on each step. The
+// cache is bounded, so at most kMaxCachedBytes sit idle.
+class BlockCache {
+ public:
+  static constexpr size_t kMinBytes = 64 * 1024;
+  static constexpr size_t kMaxCachedBytes = size_t(256) << 20;
+
+  void* get(size_t bytes) {
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      auto it = free_.find(bytes);
+      if (it != free_.end() && !it->second.empty()) {
+        void* p = it->second.back();
+        it->second.pop_back();
+        cached_ -= bytes;
+        return p;
+      }
+    }
+    void* p = std::aligned_alloc(64, bytes);
+    if (!p) throw std::bad_alloc();
+    return p;
+  }
+  void put(void* p, size_t bytes) {
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      if (cached_ + bytes <= kMaxCachedBytes) {
+        free_[bytes].push_back(p);
+        cached_ += bytes;
+        return;
+      }
+    }
+    std::free(p);
+  }
+  ~BlockCache() {
+    for (auto& [bytes, blocks] : free_)
+      for (void* p : blocks) std::free(p);
+  }
+
+ private:
+  std::mutex mutex_;
+  std::map<size_t, std::vector<void*>> free_;
+  size_t cached_ = 0;
+};
+
+BlockCache& blockCache() {
+  static BlockCache* cache = new BlockCache();  // never destroyed: tensors may outlive statics
+  return *cache;
+}
+
+}  // namespace
+
 static std::shared_ptr<float> allocate(int64_t n) {
   size_t bytes = (size_t)std::max<int64_t>(n, 1) * sizeof(float);
   bytes = (bytes + 63) / 64 * 64;
+  if (bytes >= BlockCache::kMinBytes) {
+    void* p = blockCache().get(bytes);
+    return std::shared_ptr<float>(static_cast<float*>(p), [bytes](float* q) { blockCache().put(q, bytes); });
+  }
   void* p = std::aligned_alloc(64, bytes);
   if (!p) throw std::bad_alloc();
   return std::shared_ptr<float>(static_cast<float*>(p), [](float* q) { std::free(q); });
