@@ -117,6 +117,21 @@ TEST(NasTrainCli, BadInputIsOneLineExitTwoAndWritesNothing) {
   EXPECT_EQ(r.code, 2);
   EXPECT_NE(r.output.find(bad + ":4:15: blocks[0].strid: unknown key"), std::string::npos) << r.output;
 
+  // A model whose input does not fit the dataset (3 channels vs Fashion-MNIST's 1).
+  if (haveFashionMnist()) {
+    const std::string rgb = tmp.file("rgb.yaml");
+    std::ofstream(rgb) << "name: rgb\ninput: {channels: 3, height: 28, width: 28}\nstem: {out: 8}\nblocks: []\n";
+    r = run("--model " + rgb + " --out " + out);
+    EXPECT_EQ(r.code, 2);
+    EXPECT_NE(r.output.find("3x28x28"), std::string::npos) << r.output;
+    EXPECT_FALSE(fs::exists(out));
+  }
+  // A value of the wrong type.
+  std::ofstream(bad) << "name: x\nstem: {out: 8, kernel: three}\nblocks: []\n";
+  r = run("--model " + bad + " --out " + out);
+  EXPECT_EQ(r.code, 2);
+  EXPECT_NE(r.output.find(bad + ":2:24: stem.kernel: expected an integer"), std::string::npos) << r.output;
+
   // A corrupt dataset: truncated IDX files.
   const std::string data = tmp.file("data");
   fs::create_directories(data);
