@@ -60,7 +60,7 @@ static int run(int argc, char** argv) {
     ("schedule", po::value(&o.schedule)->default_value("cosine"), "cosine | step | constant")
     ("warmup-epochs", po::value(&o.warmupEpochs)->default_value(0.0), "linear warm-up length in epochs")
     ("label-smoothing", po::value<double>(), "label smoothing (recipe default: 0.1 default, 0 reference)")
-    ("augment", po::value<std::string>(), "none | crop-flip (recipe default: crop-flip default, none reference)")
+    ("augment", po::value<std::string>(), "none | flip | crop-flip (random crop with 2-pixel padding + horizontal flip) (recipe default: crop-flip default, none reference)")
     ("val-size", po::value(&o.valSize)->default_value(-1),
        "validation images carved from the training set (-1: dataset default, 10,000 for Fashion-MNIST; 0: none)")
     ("train-limit", po::value(&o.trainLimit)->default_value(0), "train on only the first N training images (0: all)")
@@ -93,8 +93,10 @@ static int run(int argc, char** argv) {
   if (augment == "crop-flip") {
     o.padCrop = 2;
     o.hflip = true;
+  } else if (augment == "flip") {
+    o.hflip = true;
   } else if (augment != "none") {
-    throw InputError("unknown --augment '" + augment + "' (known: none, crop-flip)");
+    throw InputError("unknown --augment '" + augment + "' (known: none, flip, crop-flip)");
   }
   o.noDecayBnBias = !reference;
   if (o.labelSmoothing < 0 || o.labelSmoothing >= 1) throw InputError("--label-smoothing must be in [0, 1)");

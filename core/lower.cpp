@@ -1,0 +1,349 @@
+#include "core/lower.h"
+
+#include <cmath>
+
+#include "core/error.h"
+#include "runtime/memory_planner.h"
+
+namespace hwnas {
+
+namespace rt = runtime;
+
+static_assert(int(ActKind::Count) == int(rt::Act::Count), "core ActKind and runtime Act must list the same kinds");
+
+namespace {
+
+rt::Act toRuntimeAct(ActKind a) { return rt::Act(int(a)); }
+
+std::string pair(int a, int b) { return a == b ? std::to_string(a) : std::to_string(a) + "x" + std::to_string(b); }
+
+// The canonical key of a plan op, from the op and the plan's tensor shapes.
+std::string opKeyOf(const rt::Plan& plan, const rt::PlanOp& op) {
+  const std::vector<int64_t>& in = plan.tensors[op.inputs[0]].shape;
+  const std::string act = std::string(":act=") + rt::actName(op.act);
+  std::string k = rt::opTypeName(op.type);
+  auto window = [&](bool conv) {
+    std::string s = ":k=" + pair(op.kernelH, op.kernelW) + ":s=" + pair(op.strideH, op.strideW);
+    const int sameH = op.dilationH * (op.kernelH - 1) / 2, sameW = op.dilationW * (op.kernelW - 1) / 2;
+    if (!conv || op.padH != sameH || op.padW != sameW) s += ":p=" + pair(op.padH, op.padW);
+    if (op.dilationH != 1 || op.dilationW != 1) s += ":d=" + pair(op.dilationH, op.dilationW);
+    return s;
+  };
+  switch (op.type) {
+    case rt::OpType::Conv2d:
+      k += ":in=" + rt::shapeText(in) + ":out=" + std::to_string(op.outChannels) + window(true) +
+           ":g=" + std::to_string(op.groups) + act;
+      break;
+    case rt::OpType::DepthwiseConv2d: k += ":in=" + rt::shapeText(in) + window(true) + act; break;
+    case rt::OpType::Linear:
+      k += ":in=" + std::to_string(in[0]) + "x" + std::to_string(rt::shapeElements(in) / in[0]) +
+           ":out=" + std::to_string(op.outChannels) + act;
+      break;
+    case rt::OpType::Add:
+    case rt::OpType::Activation: k += ":in=" + rt::shapeText(in) + act; break;
+    case rt::OpType::Mul: k += ":in=" + rt::shapeText(in) + (op.broadcastChannels ? ":bcast=channel" : ""); break;
+    case rt::OpType::AvgPool:
+    case rt::OpType::MaxPool: k += ":in=" + rt::shapeText(in) + window(false); break;
+    case rt::OpType::SqueezeExcite:
+      k += ":in=" + rt::shapeText(in) + ":r=" + std::to_string(op.outChannels) + act + ":gate=" + rt::actName(op.gate);
+      break;
+    case rt::OpType::Concat: {
+      k += ":in=";
+      for (size_t i = 0; i < op.inputs.size(); ++i) k += (i ? "," : "") + rt::shapeText(plan.tensors[op.inputs[i]].shape);
+      break;
+    }
+    default: k += ":in=" + rt::shapeText(in); break;
+  }
+  return k + ":f32";
+}
+
+bool sameIgnoringTrailingOnes(Shape a, Shape b) {
+  while (a.size() > 1 && a.back() == 1) a.pop_back();
+  while (b.size() > 1 && b.back() == 1) b.pop_back();
+  return a == b;
+}
+
+class Lowerer {
+ public:
+  Lowerer(const Graph& g, const WeightMap* weights) : g_(g), w_(weights) {}
+
+  rt::Plan run() {
+    const size_t n = g_.size();
+    tensorOf_.assign(n, -1);
+    done_.assign(n, false);
+    consumers_.resize(n);
+    for (const Node& node : g_.nodes())
+      for (int i : node.inputs) consumers_[i].push_back(node.id);
+    for (int id : g_.inputIds()) {
+      tensorOf_[id] = newTensor(g_.node(id).shape);
+      plan_.inputs.push_back(tensorOf_[id]);
+      done_[id] = true;
+    }
+    for (const Node& node : g_.nodes())
+      if (!done_[node.id]) lowerNode(node);
+    for (int id : g_.outputIds()) plan_.outputs.push_back(tensorOf_[id]);
+    for (auto& op : plan_.ops) op.key = opKeyOf(plan_, op);
+    return std::move(plan_);
+  }
+
+ private:
+  int32_t newTensor(const Shape& s) {
+    plan_.tensors.push_back({s});
+    return int32_t(plan_.tensors.size() - 1);
+  }
+
+  int32_t in(const Node& node, size_t i) const {
+    const int32_t t = tensorOf_[node.inputs.at(i)];
+    if (t < 0) throw Error("lower: node '" + node.name + "' reads a tensor that was not lowered");
+    return t;
+  }
+
+  // The single consumer of `id` when it has exactly one and it is of `kind`; else -1.
+  int soleConsumer(int id, OpKind kind) const {
+    if (consumers_[id].size() != 1) return -1;
+    const int c = consumers_[id][0];
+    return g_.node(c).kind == kind ? c : -1;
+  }
+
+  // The weight `node.suffix`, checked against `shape`; nullptr in structure-only mode.
+  const std::vector<float>* weight(const Node& node, const std::string& suffix, const Shape& shape) const {
+    if (!w_) return nullptr;
+    const std::string key = node.name + suffix;
+    auto it = w_->find(key);
+    if (it == w_->end())
+      throw InputError("lower: weight '" + key + "' for " + opKindName(node.kind) + " node '" + node.name +
+                       "' is missing from the weights; check that they belong to this graph");
+    if (!sameIgnoringTrailingOnes(it->second.shape, shape) || int64_t(it->second.values.size()) != numel(shape))
+      throw InputError("lower: weight '" + key + "' has shape " + shapeToString(it->second.shape) + " (" +
+                       std::to_string(it->second.values.size()) + " values), node '" + node.name + "' needs " +
+                       shapeToString(shape));
+    return &it->second.values;
+  }
+
+  void emit(rt::PlanOp op, int lastNode) {
+    op.output = newTensor(g_.node(lastNode).shape);
+    tensorOf_[lastNode] = op.output;
+    plan_.ops.push_back(std::move(op));
+  }
+
+  // Folds a following BN (per output channel of a [out, per] weight) and fuses a following act.
+  int absorbBnAct(rt::PlanOp& op, int last, int64_t channels) {
+    const int bn = soleConsumer(last, OpKind::BatchNorm);
+    if (bn >= 0) {
+      const Node& b = g_.node(bn);
+      const Shape cs = {channels};
+      const auto* gamma = weight(b, ".weight", cs);
+      const auto* beta = weight(b, ".bias", cs);
+      const auto* mean = weight(b, ".running_mean", cs);
+      const auto* var = weight(b, ".running_var", cs);
+      if (gamma) {
+        const int64_t per = int64_t(op.weight.size()) / channels;
+        if (op.bias.empty()) op.bias.assign(size_t(channels), 0.f);
+        for (int64_t c = 0; c < channels; ++c) {
+          const double s = double((*gamma)[c]) / std::sqrt(double((*var)[c]) + b.attrs.eps);
+          for (int64_t i = 0; i < per; ++i) op.weight[c * per + i] = float(op.weight[c * per + i] * s);
+          op.bias[c] = float(double((*beta)[c]) + (double(op.bias[c]) - double((*mean)[c])) * s);
+        }
+      }
+      op.name += "+" + b.name;
+      done_[bn] = true;
+      last = bn;
+    }
+    return absorbAct(op, last);
+  }
+
+  int absorbAct(rt::PlanOp& op, int last) {
+    const int a = soleConsumer(last, OpKind::Act);
+    if (a >= 0) {
+      op.act = toRuntimeAct(g_.node(a).attrs.act);
+      op.name += "+" + g_.node(a).name;
+      done_[a] = true;
+      last = a;
+    }
+    return last;
+  }
+
+  static void setWindow(rt::PlanOp& op, const OpAttrs& a) {
+    op.kernelH = a.kernelH;
+    op.kernelW = a.kernelW;
+    op.strideH = a.strideH;
+    op.strideW = a.strideW;
+    op.padH = a.padH;
+    op.padW = a.padW;
+    op.dilationH = a.dilationH;
+    op.dilationW = a.dilationW;
+  }
+
+  void lowerNode(const Node& node) {
+    const OpAttrs& a = node.attrs;
+    rt::PlanOp op;
+    op.name = node.name;
+    switch (node.kind) {
+      case OpKind::Conv2d: {
+        const Shape& x = g_.node(node.inputs[0]).shape;
+        const int64_t cin = x[1];
+        const bool depthwise = a.groups == cin && a.outChannels == cin && a.dilationH == 1 && a.dilationW == 1;
+        op.type = depthwise ? rt::OpType::DepthwiseConv2d : rt::OpType::Conv2d;
+        setWindow(op, a);
+        op.groups = int32_t(a.groups);
+        op.outChannels = int32_t(a.outChannels);
+        op.inputs = {in(node, 0)};
+        const Shape ws = {a.outChannels, cin / a.groups, a.kernelH, a.kernelW};
+        if (const auto* w = weight(node, ".weight", ws)) op.weight = *w;
+        if (a.bias)
+          if (const auto* b = weight(node, ".bias", {a.outChannels})) op.bias = *b;
+        const int last = absorbBnAct(op, node.id, a.outChannels);
+        emit(std::move(op), last);
+        return;
+      }
+      case OpKind::Linear: {
+        const Shape& x = g_.node(node.inputs[0]).shape;
+        op.type = rt::OpType::Linear;
+        op.outChannels = int32_t(a.outChannels);
+        op.inputs = {in(node, 0)};
+        if (const auto* w = weight(node, ".weight", {a.outChannels, x[1]})) op.weight = *w;
+        if (a.bias)
+          if (const auto* b = weight(node, ".bias", {a.outChannels})) op.bias = *b;
+        const int last = absorbBnAct(op, node.id, a.outChannels);
+        emit(std::move(op), last);
+        return;
+      }
+      case OpKind::BatchNorm: {
+        const Shape& x = node.shape;
+        if (x.size() != 4)
+          throw Error("lower: batchnorm '" + node.name +
+                      "' on a 2-D tensor must follow a linear layer to be folded; the runtime has no standalone 2-D BN");
+        op.type = rt::OpType::DepthwiseConv2d;
+        op.groups = op.outChannels = int32_t(x[1]);
+        op.inputs = {in(node, 0)};
+        const Shape cs = {x[1]};
+        const auto* gamma = weight(node, ".weight", cs);
+        const auto* beta = weight(node, ".bias", cs);
+        const auto* mean = weight(node, ".running_mean", cs);
+        const auto* var = weight(node, ".running_var", cs);
+        if (gamma) {
+          for (int64_t c = 0; c < x[1]; ++c) {
+            const double s = double((*gamma)[c]) / std::sqrt(double((*var)[c]) + a.eps);
+            op.weight.push_back(float(s));
+            op.bias.push_back(float(double((*beta)[c]) - double((*mean)[c]) * s));
+          }
+        }
+        {
+          const int last = absorbAct(op, node.id);
+          emit(std::move(op), last);
+        }
+        return;
+      }
+      case OpKind::Act:
+        if (a.act == ActKind::Identity) {
+          tensorOf_[node.id] = in(node, 0);
+          return;
+        }
+        op.type = rt::OpType::Activation;
+        op.act = toRuntimeAct(a.act);
+        op.inputs = {in(node, 0)};
+        emit(op, node.id);
+        return;
+      case OpKind::Add:
+        op.type = rt::OpType::Add;
+        op.inputs = {in(node, 0), in(node, 1)};
+        {
+          const int last = absorbAct(op, node.id);
+          emit(std::move(op), last);
+        }
+        return;
+      case OpKind::Mul: {
+        op.type = rt::OpType::Mul;
+        const Shape& sa = g_.node(node.inputs[0]).shape;
+        const Shape& sb = g_.node(node.inputs[1]).shape;
+        op.broadcastChannels = sa != sb;
+        const bool swap = op.broadcastChannels && sa[2] == 1 && sa[3] == 1 && !(sb[2] == 1 && sb[3] == 1);
+        op.inputs = swap ? std::vector<int32_t>{in(node, 1), in(node, 0)} : std::vector<int32_t>{in(node, 0), in(node, 1)};
+        emit(op, node.id);
+        return;
+      }
+      case OpKind::AvgPool:
+      case OpKind::MaxPool:
+        op.type = node.kind == OpKind::AvgPool ? rt::OpType::AvgPool : rt::OpType::MaxPool;
+        setWindow(op, a);
+        op.inputs = {in(node, 0)};
+        emit(op, node.id);
+        return;
+      case OpKind::GlobalAvgPool:
+        op.type = rt::OpType::GlobalAvgPool;
+        op.inputs = {in(node, 0)};
+        emit(op, node.id);
+        return;
+      case OpKind::SqueezeExcite: {
+        const int64_t c = node.shape[1], r = a.outChannels;
+        op.type = rt::OpType::SqueezeExcite;
+        op.outChannels = int32_t(r);
+        op.act = toRuntimeAct(a.act);
+        op.gate = toRuntimeAct(a.gate);
+        op.inputs = {in(node, 0)};
+        if (const auto* w = weight(node, ".reduce.weight", {r, c, 1, 1})) op.weight = *w;
+        if (const auto* w = weight(node, ".reduce.bias", {r})) op.bias = *w;
+        if (const auto* w = weight(node, ".expand.weight", {c, r, 1, 1})) op.weight2 = *w;
+        if (const auto* w = weight(node, ".expand.bias", {c})) op.bias2 = *w;
+        emit(op, node.id);
+        return;
+      }
+      case OpKind::Concat:
+        op.type = rt::OpType::Concat;
+        for (size_t i = 0; i < node.inputs.size(); ++i) op.inputs.push_back(in(node, i));
+        emit(op, node.id);
+        return;
+      case OpKind::Flatten: {
+        bool allLinear = !consumers_[node.id].empty();
+        for (int c : consumers_[node.id]) allLinear = allLinear && g_.node(c).kind == OpKind::Linear;
+        if (allLinear) {  // the linear reads [N, ...] as [N, features] itself
+          tensorOf_[node.id] = in(node, 0);
+          return;
+        }
+        op.type = rt::OpType::Flatten;
+        op.inputs = {in(node, 0)};
+        emit(op, node.id);
+        return;
+      }
+      case OpKind::Quant:
+      case OpKind::Dequant:
+        throw Error("lower: " + std::string(opKindName(node.kind)) + " node '" + node.name +
+                    "': the runtime's fp32 plans have no int8 ops yet; lower the float graph");
+      case OpKind::Input:
+      case OpKind::Count:
+        break;
+    }
+    throw Error("lower: node '" + node.name + "' has op kind " + opKindName(node.kind) + ", which cannot be lowered");
+  }
+
+  const Graph& g_;
+  const WeightMap* w_;
+  rt::Plan plan_;
+  std::vector<int32_t> tensorOf_;
+  std::vector<bool> done_;
+  std::vector<std::vector<int>> consumers_;
+};
+
+}  // namespace
+
+runtime::Plan lower(const Graph& g, const WeightMap& weights) {
+  runtime::Plan p = Lowerer(g, &weights).run();
+  try {
+    p.validate("lower");
+  } catch (const runtime::RuntimeError& e) {
+    throw Error(std::string(e.what()) + " (a bug in the lowering: please report it with the graph)");
+  }
+  return p;
+}
+
+runtime::Plan lowerStructure(const Graph& g) { return Lowerer(g, nullptr).run(); }
+
+std::vector<std::string> opKeys(const Graph& g) {
+  std::vector<std::string> keys;
+  for (const auto& op : lowerStructure(g).ops) keys.push_back(op.key);
+  return keys;
+}
+
+int64_t runtimePeakActivationBytes(const Graph& g) { return runtime::peakActivationBytes(lowerStructure(g)); }
+
+}  // namespace hwnas

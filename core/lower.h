@@ -1,0 +1,47 @@
+// Lowering Graph -> runtime Plan: the one place where BN is folded, activations are fused and
+// canonical op keys are made, used by the profiler, the latency model and the exporter alike,
+// so a latency table's keys are exactly what runs. Invariant: plan op i's key describes the
+// fused op the runtime executes (type, input shape, out channels, kernel, stride, groups,
+// fused activation, dtype), e.g. "dwconv2d:in=1x96x14x14:k=5:s=2:act=relu6:f32".
+//
+// Fusion rules (a node is absorbed only when it is the single consumer of its producer):
+//   conv2d [-> batchnorm] [-> act]   one conv op (BN folded into weights and bias)
+//   linear [-> batchnorm] [-> act]   one linear op
+//   batchnorm (alone, 4-D) [-> act]  a 1x1 depthwise conv (scale, shift)
+//   add [-> act]                     one add op
+//   flatten -> linear(s)             the linear reads its input as [N, features]; no op
+//   act identity                     no op (the tensor is passed through)
+// conv2d with groups = in = out channels and dilation 1 becomes "dwconv2d".
+#pragma once
+#include <map>
+#include <string>
+#include <vector>
+
+#include "core/graph.h"
+#include "runtime/plan.h"
+
+namespace hwnas {
+
+// A named weight tensor (shape + row-major values), the core-level form of a state dict.
+struct WeightTensor {
+  Shape shape;
+  std::vector<float> values;
+};
+// Names as the Graph's node names + ".weight", ".bias", ".running_mean", ".running_var";
+// a squeeze-excite node S reads S.reduce.weight/bias and S.expand.weight/bias.
+using WeightMap = std::map<std::string, WeightTensor>;
+
+// The plan for g with weights from `weights`. InputError naming node and weight when one is
+// missing or mis-shaped; Error for ops the fp32 runtime cannot run (quant/dequant).
+runtime::Plan lower(const Graph& g, const WeightMap& weights);
+
+// The same plan's structure without weights (empty weight vectors): for op keys and memory.
+runtime::Plan lowerStructure(const Graph& g);
+
+// The canonical op key of each fused op, in execution order (= lowerStructure(g) op keys).
+std::vector<std::string> opKeys(const Graph& g);
+
+// Peak activation bytes as the runtime's memory planner lays them out for g's batch.
+int64_t runtimePeakActivationBytes(const Graph& g);
+
+}  // namespace hwnas

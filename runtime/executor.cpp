@@ -1,0 +1,284 @@
+#include "runtime/executor.h"
+
+#include <algorithm>
+#include <cstring>
+
+namespace hwnas::runtime {
+
+using kernels::Isa;
+
+struct Executor::Prepared {
+  // conv2d (GEMM): per group packed weights and padded bias
+  std::vector<std::vector<float>> packed, bias8;
+  kernels::ConvGeom geom;
+  bool direct = false;      // 1x1, stride 1, no padding: the input is the GEMM's X
+  kernels::DwGeom dw;
+  int64_t sharedFloats = 0;  // op scratch shared by all threads (SE gates, batch-1 im2col)
+};
+
+namespace {
+
+constexpr int64_t kElemChunk = 16384;  // elements per task of elementwise ops
+constexpr int64_t kPlaneWork = 4096;   // elements per task when grouping small planes
+
+int64_t ceilDiv(int64_t a, int64_t b) { return (a + b - 1) / b; }
+
+}  // namespace
+
+Executor::Executor(Plan plan, const ExecutorOptions& options)
+    : plan_(std::move(plan)),
+      isa_(options.isa < 0 ? kernels::bestIsa() : Isa(options.isa)),
+      pool_(std::max(1, options.threads)) {
+  plan_.validate("executor");
+  if (options.isa >= 0 && !kernels::isaSupported(isa_))
+    throw RuntimeError(std::string("executor: this CPU does not support the ") + kernels::isaName(isa_) + " kernels");
+  if (options.batch < 0 || options.microBatch < 0) throw RuntimeError("executor: batch must be >= 1");
+  batch_ = options.batch > 0 ? options.batch : plan_.batch();
+  int64_t micro = options.microBatch;
+  if (micro == 0) {
+    const int64_t perImage = std::max<int64_t>(1, planMemory(plan_, 1).arenaBytes);
+    micro = std::max<int64_t>(1, kMicroBatchBytes / perImage);
+  }
+  memory_ = planMemory(plan_, std::min(micro, batch_));
+  const int64_t n = memory_.batch;
+
+  prepared_.resize(plan_.ops.size());
+  int64_t perThread = 0, shared = 0;
+  for (size_t i = 0; i < plan_.ops.size(); ++i) {
+    const PlanOp& op = plan_.ops[i];
+    Prepared& pr = prepared_[i];
+    const auto in = op.inputs.empty() ? std::vector<int64_t>() : shapeOf(op.inputs[0]);
+    const auto out = shapeOf(op.output);
+    if (op.type == OpType::Conv2d) {
+      const int64_t g = op.groups, cg = in[1] / g, mg = op.outChannels / g;
+      const int64_t k = cg * op.kernelH * op.kernelW;
+      for (int64_t gi = 0; gi < g; ++gi) {
+        pr.packed.push_back(kernels::packGemmWeights(op.weight.data() + gi * mg * k, mg, k));
+        pr.bias8.push_back(kernels::padGemmBias(op.bias.empty() ? nullptr : op.bias.data() + gi * mg, mg));
+      }
+      pr.geom = {cg, in[2], in[3], op.kernelH, op.kernelW, op.strideH, op.strideW, op.padH, op.padW,
+                 op.dilationH, op.dilationW, out[2], out[3]};
+      pr.direct = op.kernelH == 1 && op.kernelW == 1 && op.strideH == 1 && op.strideW == 1 && op.padH == 0 &&
+                  op.padW == 0;
+      if (!pr.direct) {
+        const int64_t col = k * out[2] * out[3];
+        if (n * g == 1)
+          pr.sharedFloats = col;
+        else
+          perThread = std::max(perThread, col);
+      }
+    } else if (op.type == OpType::DepthwiseConv2d) {
+      pr.dw = {in[2], in[3], out[2], out[3], op.kernelH, op.kernelW, op.strideH, op.strideW, op.padH, op.padW};
+      perThread = std::max(perThread, kernels::depthwiseScratchFloats(pr.dw));
+    } else if (op.type == OpType::SqueezeExcite) {
+      pr.sharedFloats = n * (in[1] + op.outChannels);
+    }
+    shared = std::max(shared, pr.sharedFloats);
+  }
+  perThread = ceilDiv(perThread, 16) * 16;
+  perThreadScratch_ = perThread;
+  const int64_t scratchFloats = perThread * pool_.threads() + shared;
+  scratchBytes_ = scratchFloats * 4;
+  scratchStorage_.reset(new char[size_t(scratchBytes_ + 64)]);
+  scratch_ = reinterpret_cast<float*>((reinterpret_cast<uintptr_t>(scratchStorage_.get()) + 63) & ~uintptr_t(63));
+
+  arenaBytes_ = memory_.arenaBytes;
+  arenaStorage_.reset(new char[size_t(arenaBytes_ + 64)]);
+  arena_ = reinterpret_cast<char*>((reinterpret_cast<uintptr_t>(arenaStorage_.get()) + 63) & ~uintptr_t(63));
+}
+
+Executor::~Executor() = default;
+
+std::vector<int64_t> Executor::inputShape(size_t i) const { return shapeOf(plan_.inputs.at(i), batch_); }
+std::vector<int64_t> Executor::outputShape(size_t i) const { return shapeOf(plan_.outputs.at(i), batch_); }
+
+void Executor::run(const std::vector<const float*>& inputs, const std::vector<float*>& outputs) {
+  if (inputs.size() != plan_.inputs.size() || outputs.size() != plan_.outputs.size())
+    throw RuntimeError("executor: the plan takes " + std::to_string(plan_.inputs.size()) + " inputs and " +
+                       std::to_string(plan_.outputs.size()) + " outputs, got " + std::to_string(inputs.size()) +
+                       " and " + std::to_string(outputs.size()));
+  const int64_t micro = memory_.batch;
+  for (int64_t start = 0; start < batch_; start += micro) {
+    const int64_t n = std::min(micro, batch_ - start);
+    for (size_t i = 0; i < inputs.size(); ++i) {
+      const int32_t id = plan_.inputs[i];
+      const int64_t per = memory_.bytes[id] / micro;
+      std::memcpy(tensor(id), reinterpret_cast<const char*>(inputs[i]) + start * per, size_t(n * per));
+    }
+    for (size_t i = 0; i < plan_.ops.size(); ++i) runOp(i, n);
+    for (size_t i = 0; i < outputs.size(); ++i) {
+      const int32_t id = plan_.outputs[i];
+      const int64_t per = memory_.bytes[id] / micro;
+      std::memcpy(reinterpret_cast<char*>(outputs[i]) + start * per, tensor(id), size_t(n * per));
+    }
+  }
+}
+
+std::vector<float> Executor::run(const std::vector<float>& input) {
+  if (plan_.inputs.size() != 1 || plan_.outputs.size() != 1)
+    throw RuntimeError("executor: run(vector) needs a plan with one input and one output");
+  const int64_t want = shapeElements(inputShape());
+  if (int64_t(input.size()) != want)
+    throw RuntimeError("executor: input has " + std::to_string(input.size()) + " values, expected " +
+                       std::to_string(want) + " (" + shapeText(inputShape()) + ")");
+  std::vector<float> out(size_t(shapeElements(outputShape())));
+  run({input.data()}, {out.data()});
+  return out;
+}
+
+void Executor::runOp(size_t index, int64_t batch) {
+  const PlanOp& op = plan_.ops[index];
+  Prepared& pr = prepared_[index];
+  const auto in = shapeOf(op.inputs[0], batch);
+  const auto out = shapeOf(op.output, batch);
+  const float* x = tensor(op.inputs[0]);
+  float* y = tensor(op.output);
+  const int64_t n = out[0];
+  const Isa isa = isa_;
+  float* shared = scratch_ + perThreadScratch_ * pool_.threads();
+
+  switch (op.type) {
+    case OpType::Conv2d: {
+      const int64_t g = op.groups, c = in[1], cg = c / g, mg = op.outChannels / g;
+      const int64_t hw = in[2] * in[3], p = out[2] * out[3];
+      const int64_t k = cg * op.kernelH * op.kernelW;
+      const int64_t blocks = ceilDiv(mg, kernels::kGemmRows);
+      auto gemmTask = [&, k, p](int64_t img, int64_t gi, int64_t b, const float* cols, int64_t ldx) {
+        const int rows = int(std::min<int64_t>(kernels::kGemmRows, mg - b * kernels::kGemmRows));
+        float* yb = y + (img * op.outChannels + gi * mg + b * kernels::kGemmRows) * p;
+        kernels::gemmBlock(isa, pr.packed[gi].data() + b * k * kernels::kGemmRows, pr.bias8[gi].data() + b * 8, rows,
+                           k, cols, ldx, p, op.act, yb, p);
+      };
+      if (pr.direct) {
+        pool_.parallelFor(n * g * blocks, [&](int64_t t, int) {
+          const int64_t img = t / (g * blocks), gi = (t / blocks) % g, b = t % blocks;
+          gemmTask(img, gi, b, x + (img * c + gi * cg) * hw, hw);
+        });
+      } else if (memory_.batch * g == 1) {  // scratch was sized for this case
+        kernels::im2col(x, hw, pr.geom, shared);
+        pool_.parallelFor(blocks, [&](int64_t b, int) { gemmTask(0, 0, b, shared, p); });
+      } else {
+        pool_.parallelFor(n * g, [&](int64_t t, int thread) {
+          const int64_t img = t / g, gi = t % g;
+          float* cols = scratch_ + perThreadScratch_ * thread;
+          kernels::im2col(x + (img * c + gi * cg) * hw, hw, pr.geom, cols);
+          for (int64_t b = 0; b < blocks; ++b) gemmTask(img, gi, b, cols, p);
+        });
+      }
+      return;
+    }
+    case OpType::DepthwiseConv2d: {
+      const int64_t c = in[1], hw = in[2] * in[3], p = out[2] * out[3], kk = int64_t(op.kernelH) * op.kernelW;
+      pool_.parallelFor(n * c, [&](int64_t t, int thread) {
+        const int64_t ch = t % c;
+        kernels::depthwisePlane(isa, x + t * hw, op.weight.data() + ch * kk, op.bias.empty() ? 0.f : op.bias[ch],
+                                pr.dw, op.act, y + t * p, scratch_ + perThreadScratch_ * thread);
+      });
+      return;
+    }
+    case OpType::Linear: {
+      const int64_t f = shapeElements(in) / n, o = op.outChannels, chunks = ceilDiv(o, 16);
+      pool_.parallelFor(n * chunks, [&](int64_t t, int) {
+        const int64_t img = t / chunks, o0 = (t % chunks) * 16, o1 = std::min(o, o0 + 16);
+        float* yi = y + img * o;
+        for (int64_t j = o0; j < o1; ++j)
+          yi[j] = kernels::dot(op.weight.data() + j * f, x + img * f, f) + (op.bias.empty() ? 0.f : op.bias[j]);
+        kernels::applyAct(yi + o0, o1 - o0, op.act);
+      });
+      return;
+    }
+    case OpType::Add:
+    case OpType::Activation: {
+      const float* b = op.type == OpType::Add ? tensor(op.inputs[1]) : nullptr;
+      const int64_t total = shapeElements(out);
+      pool_.parallelFor(ceilDiv(total, kElemChunk), [&](int64_t t, int) {
+        const int64_t i0 = t * kElemChunk, len = std::min(kElemChunk, total - i0);
+        if (b) {
+          kernels::addAct(x + i0, b + i0, len, op.act, y + i0);
+        } else {
+          std::memmove(y + i0, x + i0, size_t(len) * 4);
+          kernels::applyAct(y + i0, len, op.act);
+        }
+      });
+      return;
+    }
+    case OpType::Mul: {
+      const float* b = tensor(op.inputs[1]);
+      if (op.broadcastChannels) {
+        const int64_t planes = out[0] * out[1], hw = out[2] * out[3];
+        const int64_t per = std::max<int64_t>(1, kPlaneWork / hw);
+        pool_.parallelFor(ceilDiv(planes, per), [&](int64_t t, int) {
+          for (int64_t q = t * per; q < std::min(planes, (t + 1) * per); ++q)
+            kernels::mulScalar(x + q * hw, b[q], hw, y + q * hw);
+        });
+      } else {
+        const int64_t total = shapeElements(out);
+        pool_.parallelFor(ceilDiv(total, kElemChunk), [&](int64_t t, int) {
+          const int64_t i0 = t * kElemChunk;
+          kernels::mul(x + i0, b + i0, std::min(kElemChunk, total - i0), y + i0);
+        });
+      }
+      return;
+    }
+    case OpType::AvgPool:
+    case OpType::MaxPool:
+    case OpType::GlobalAvgPool: {
+      const int64_t planes = in[0] * in[1], hw = in[2] * in[3], ohw = out[2] * out[3];
+      const int64_t per = std::max<int64_t>(1, kPlaneWork / hw);
+      pool_.parallelFor(ceilDiv(planes, per), [&](int64_t t, int) {
+        for (int64_t q = t * per; q < std::min(planes, (t + 1) * per); ++q) {
+          if (op.type == OpType::GlobalAvgPool)
+            y[q] = kernels::planeMean(x + q * hw, hw);
+          else if (op.type == OpType::AvgPool)
+            kernels::avgPoolPlane(x + q * hw, in[2], in[3], op, out[2], out[3], y + q * ohw);
+          else
+            kernels::maxPoolPlane(x + q * hw, in[2], in[3], op, out[2], out[3], y + q * ohw);
+        }
+      });
+      return;
+    }
+    case OpType::SqueezeExcite: {
+      const int64_t c = in[1], r = op.outChannels, hw = in[2] * in[3];
+      float* gates = shared;           // [n, c]
+      float* hidden = shared + n * c;  // [n, r]
+      pool_.parallelFor(n, [&](int64_t img, int) {
+        float* s = gates + img * c;
+        float* h = hidden + img * r;
+        for (int64_t ch = 0; ch < c; ++ch) s[ch] = kernels::planeMean(x + (img * c + ch) * hw, hw);
+        for (int64_t j = 0; j < r; ++j)
+          h[j] = kernels::dot(op.weight.data() + j * c, s, c) + (op.bias.empty() ? 0.f : op.bias[j]);
+        kernels::applyAct(h, r, op.act);
+        for (int64_t ch = 0; ch < c; ++ch)
+          s[ch] = kernels::dot(op.weight2.data() + ch * r, h, r) + (op.bias2.empty() ? 0.f : op.bias2[ch]);
+        kernels::applyAct(s, c, op.gate);
+      });
+      const int64_t planes = n * c, per = std::max<int64_t>(1, kPlaneWork / hw);
+      pool_.parallelFor(ceilDiv(planes, per), [&](int64_t t, int) {
+        for (int64_t q = t * per; q < std::min(planes, (t + 1) * per); ++q)
+          kernels::mulScalar(x + q * hw, gates[q], hw, y + q * hw);
+      });
+      return;
+    }
+    case OpType::Concat: {
+      const int64_t inner = shapeElements(out) / (out[0] * out[1]);
+      const int64_t parts = int64_t(op.inputs.size());
+      pool_.parallelFor(n * parts, [&](int64_t t, int) {
+        const int64_t img = t / parts, part = t % parts;
+        int64_t c0 = 0;
+        for (int64_t j = 0; j < part; ++j) c0 += plan_.tensors[op.inputs[j]].shape[1];
+        const int64_t cj = plan_.tensors[op.inputs[part]].shape[1];
+        const float* src = tensor(op.inputs[part]) + img * cj * inner;
+        std::memcpy(y + (img * out[1] + c0) * inner, src, size_t(cj * inner) * 4);
+      });
+      return;
+    }
+    case OpType::Flatten:
+      std::memcpy(y, x, size_t(shapeElements(out)) * 4);
+      return;
+    case OpType::Count:
+      break;
+  }
+  throw RuntimeError("executor: op #" + std::to_string(index) + " has an unknown type");
+}
+
+}  // namespace hwnas::runtime

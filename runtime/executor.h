@@ -1,0 +1,72 @@
+// Executor: runs a Plan on float32 inputs (NCHW, batch first) with the runtime's kernels, its
+// own thread pool and one activation arena laid out by the memory planner. A batch runs in
+// micro-batches (every op is per image) so activations stay in cache. Invariants: the arena it
+// allocates is exactly memoryPlan().arenaBytes (planned for the micro-batch); work is split
+// into tasks by shapes only, so outputs are bit-identical at any thread count and micro-batch.
+#pragma once
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "runtime/kernels.h"
+#include "runtime/memory_planner.h"
+#include "runtime/plan.h"
+#include "runtime/thread_pool.h"
+
+namespace hwnas::runtime {
+
+struct ExecutorOptions {
+  int threads = 1;
+  int64_t batch = 0;     // 0: the plan's own batch
+  int isa = -1;          // -1: the best the CPU supports; else a kernels::Isa value (tests)
+  int64_t microBatch = 0;  // images per pass through the plan; 0: as many as fit kMicroBatchBytes
+};
+
+// Activation arena budget that picks the micro-batch (about one core's L2).
+constexpr int64_t kMicroBatchBytes = int64_t(1) << 20;
+
+class Executor {
+ public:
+  explicit Executor(Plan plan, const ExecutorOptions& options = ExecutorOptions());
+  ~Executor();
+  Executor(const Executor&) = delete;
+  Executor& operator=(const Executor&) = delete;
+
+  // One pointer per plan input / output, each holding batch() x the tensor's per-image size.
+  void run(const std::vector<const float*>& inputs, const std::vector<float*>& outputs);
+  // Single input, single output.
+  std::vector<float> run(const std::vector<float>& input);
+
+  const Plan& plan() const { return plan_; }
+  int64_t batch() const { return batch_; }
+  int64_t microBatch() const { return memory_.batch; }
+  int threads() const { return pool_.threads(); }
+  kernels::Isa isa() const { return isa_; }
+  std::vector<int64_t> inputShape(size_t i = 0) const;   // at batch()
+  std::vector<int64_t> outputShape(size_t i = 0) const;
+  const MemoryPlan& memoryPlan() const { return memory_; }
+  int64_t peakActivationBytes() const { return memory_.arenaBytes; }
+  int64_t allocatedArenaBytes() const { return arenaBytes_; }  // what was actually allocated
+  int64_t scratchBytes() const { return scratchBytes_; }       // im2col / padding / SE buffers
+
+ private:
+  struct Prepared;
+  void runOp(size_t index, int64_t n);
+  float* tensor(int32_t id) { return reinterpret_cast<float*>(arena_ + memory_.offsets[id]); }
+  std::vector<int64_t> shapeOf(int32_t id, int64_t n = 0) const {
+    return withBatch(plan_.tensors[id].shape, n ? n : memory_.batch);
+  }
+
+  Plan plan_;
+  int64_t batch_ = 0;
+  MemoryPlan memory_;
+  kernels::Isa isa_;
+  ThreadPool pool_;
+  std::vector<Prepared> prepared_;
+  std::unique_ptr<char[]> arenaStorage_, scratchStorage_;
+  char* arena_ = nullptr;
+  float* scratch_ = nullptr;  // threads x perThreadScratch_ floats, then shared floats
+  int64_t arenaBytes_ = 0, scratchBytes_ = 0, perThreadScratch_ = 0;
+};
+
+}  // namespace hwnas::runtime

@@ -1,0 +1,81 @@
+// SearchSpace: the set of architectures a search explores, loaded from YAML (configs/spaces/),
+// with sampling, mutation, crossover, enumeration, exact cardinality and costs via core Graph.
+// Invariants: every ArchConfig it returns passes validate(); spaceId() is a pure function of
+// the parsed definition; given the same Rng state, sample/mutate/crossover return the same arch.
+#pragma once
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "core/graph.h"
+#include "core/json_util.h"
+#include "core/rng.h"
+#include "search_spaces/arch_config.h"
+
+namespace hwnas {
+
+// Per-image costs (batch 1) of one architecture.
+struct ArchCost {
+  int64_t params = 0;
+  int64_t macs = 0;
+  int64_t peakActivationBytes = 0;
+};
+
+class SearchSpace {
+ public:
+  // Spaces with at most this many architectures can be enumerated.
+  static constexpr uint64_t kMaxEnumerable = 1000000;
+
+  virtual ~SearchSpace() = default;
+
+  virtual std::string kind() const = 0;  // "mbconv" | "nb201"
+  virtual const std::string& name() const = 0;
+  // The parsed, normalised definition (choice lists sorted, defaults filled in). Two YAML files
+  // that differ only in layout, comments or defaults spelt out have the same definition.
+  virtual Json definition() const = 0;
+  // "<name>-<16 hex digits of fnv1a64(canonicalDump(definition()))>": results are keyed by
+  // (spaceId, arch hash), so editing a space's choices gives it a new id.
+  std::string spaceId() const;
+  // The choices per level, for people: {"macro": {...}, "micro": {...}}.
+  virtual Json choices() const = 0;
+
+  // InputError naming the bad key path ("arch: stages[2].blocks[1].kernel: ...") unless `arch`
+  // is exactly one architecture of this space in canonical form.
+  virtual void validate(const ArchConfig& arch) const = 0;
+  // Accepts the user-facing spellings a space allows (e.g. NB201's arch_str) and returns the
+  // canonical ArchConfig; validates it. The default only validates.
+  virtual ArchConfig normalize(const Json& arch) const;
+
+  // One architecture, each decision drawn uniformly from its choices.
+  virtual ArchConfig sample(Rng& rng) const = 0;
+  // Each decision of `arch` is redrawn, with probability `prob`, to a different choice.
+  virtual ArchConfig mutate(const ArchConfig& arch, double prob, Rng& rng) const = 0;
+  // Uniform crossover: each decision comes from `a` or `b` with probability 1/2.
+  virtual ArchConfig crossover(const ArchConfig& a, const ArchConfig& b, Rng& rng) const = 0;
+
+  // The exact number of distinct ArchConfigs, as decimal text (it may exceed 64 bits).
+  virtual std::string cardinality() const = 0;
+  bool enumerable() const;  // cardinality() <= kMaxEnumerable
+  // Calls fn for every architecture in a fixed order; stops early when fn returns false.
+  // InputError if the space is not enumerable.
+  virtual void enumerate(const std::function<bool(const ArchConfig&)>& fn) const = 0;
+
+  // The architecture with every decision at its largest / smallest choice (the cost extremes
+  // for the built-in spaces; for string choices "largest" means the last one listed).
+  virtual ArchConfig largest() const = 0;
+  virtual ArchConfig smallest() const = 0;
+
+  // The network of `arch` as a Graph at batch 1 (validates first).
+  virtual Graph toGraph(const ArchConfig& arch) const = 0;
+  ArchCost cost(const ArchConfig& arch) const;
+};
+
+ArchCost graphCost(const Graph& g);
+
+// Loads a space YAML and dispatches on its `kind:` key (mbconv | nb201). Missing file: IoError;
+// any mistake in the file: ConfigError with file:line:col and key path.
+std::unique_ptr<SearchSpace> loadSearchSpace(const std::string& path);
+std::unique_ptr<SearchSpace> parseSearchSpace(const std::string& yamlText, const std::string& name = "<space>");
+
+}  // namespace hwnas
