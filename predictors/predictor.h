@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "core/json_util.h"
 #include "core/rng.h"
 
 namespace hwnas {
@@ -33,6 +34,19 @@ class AccuracyPredictor {
   virtual void save(const std::string& path) const = 0;
 };
 
+// Restores a predictor written by save(), of any kind. IoError if missing or corrupt.
 std::unique_ptr<AccuracyPredictor> loadPredictor(const std::string& path);
+
+// Builds an unfitted predictor from a spec (e.g. a YAML block converted to JSON). Keys other
+// than those listed are ConfigErrors naming the key path; every key but "kind" is optional.
+//   {"kind": "ridge", "alpha": 1.0, "standardize": true}
+//   {"kind": "xgboost", "rounds": 300, "max_depth": 6, "eta": 0.05, "subsample": 0.8,
+//    "colsample": 0.8, "min_child_weight": 1, "lambda": 1.0, "nthread": 1, "seed": 0}
+//   {"kind": "mlp", "hidden": [128, 128], "epochs": 300, "lr": 0.003, "weight_decay": 1e-4,
+//    "batch": 32}
+//   {"kind": "ensemble", "members": 5, "bootstrap": true, "member": {<any spec but ensemble>},
+//    "stddev_scale": 1.0}
+// `file` names the source in messages.
+std::unique_ptr<AccuracyPredictor> makePredictor(const Json& spec, const std::string& file = "<predictor>");
 
 }  // namespace hwnas
