@@ -105,7 +105,7 @@ ModelDef SupernetDef::smallest() const {
   for (const auto& st : stages)
     for (int i = 0; i < st.depthChoices.front(); ++i)
       m.blocks.push_back({preferredType(st), st.outChoices.front(), st.kernelChoices.front(), i == 0 ? st.stride : 1,
-                          st.expandChoices.front(), st.seAllowed, st.act});
+                          st.expandChoices.front(), /*se*/ false, st.act});
   return m;
 }
 

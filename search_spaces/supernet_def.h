@@ -49,7 +49,7 @@ struct SupernetDef {
   // the stage and field otherwise.
   void normalize();
   ModelDef largest() const;
-  ModelDef smallest() const;
+  ModelDef smallest() const;  // every choice at its least, squeeze-excite off
   // A uniformly random subnet over the dimensions in `dims`: per-stage depth and width (all
   // blocks of a stage share the out channels), per-block kernel, expand, and with expand also
   // block type and squeeze-excite on/off; one resolution.
