@@ -256,4 +256,40 @@ Variable ElasticLinear::forward(const Variable& x, const std::string& name, Forw
   return ops::linear(x, w, bias);
 }
 
+ElasticBatchNorm::ElasticBatchNorm(int maxChannels) {
+  gamma = registerParameter("weight", Tensor::full({maxChannels}, 1.f));
+  beta = registerParameter("bias", Tensor::zeros({maxChannels}));
+}
+
+Variable ElasticBatchNorm::forward(const Variable&) {
+  throw Error("ElasticBatchNorm::forward(x) is not used; use forward(x, act, name, ctx)");
+}
+
+Variable ElasticBatchNorm::forward(const Variable& x, ops::Act act, const std::string& name, ForwardContext& ctx) const {
+  const int64_t c = x.shape()[1];
+  if (c > gamma.shape()[0])
+    throw InputError("elastic batch norm: " + std::to_string(c) + " channels exceed the supernet's " +
+                     std::to_string(gamma.shape()[0]));
+  Variable g = ops::sliceLeading(gamma, {c}), b = ops::sliceLeading(beta, {c});
+  if (ctx.capture) {
+    (*ctx.capture)[name + ".weight"] = g.value();
+    (*ctx.capture)[name + ".bias"] = b.value();
+  }
+  switch (ctx.mode) {
+    case BnMode::Stats: {
+      const BnStats::Layer& st = statsFor(ctx, name, c);
+      Tensor mean = st.mean, var = st.var;  // read only in eval mode
+      if (act == ops::Act::Identity) return ops::batchNorm(x, g, b, mean, var, false, 0.1f, eps);
+      return ops::batchNormAct(x, g, b, mean, var, false, act, 0.1f, eps);
+    }
+    case BnMode::Calibrate:
+      if (!ctx.calib) throw Error("elastic batch norm: calibration without an accumulator");
+      accumulateBatchStats(x.value(), (*ctx.calib)[name]);
+      return batchStatsBnAct(x, g, b, act, eps);
+    case BnMode::Batch:
+    default:
+      return batchStatsBnAct(x, g, b, act, eps);
+  }
+}
+
 }  // namespace hwnas::elastic

@@ -90,6 +90,18 @@ class ElasticLinear : public nn::Module {
   Variable weight, bias;
 };
 
+// BatchNorm alone (+ activation) over the leading `c` channels, in the three BnModes; its
+// BnStats entry is `name` itself ("lastact.bn"). Eval mode computes exactly what
+// nn::BatchNorm2d::forwardAct does in eval mode.
+class ElasticBatchNorm : public nn::Module {
+ public:
+  explicit ElasticBatchNorm(int maxChannels);
+  Variable forward(const Variable& x) override;  // throws
+  Variable forward(const Variable& x, ops::Act act, const std::string& name, ForwardContext& ctx) const;
+  Variable gamma, beta;
+  float eps = 1e-5f;
+};
+
 // Reorders the rows (dimension 0) or columns (dimension 1) of a tensor: new i = old perm[i].
 void permuteDim(Tensor& t, int dim, const std::vector<int64_t>& perm);
 

@@ -6,9 +6,11 @@
 #include <filesystem>
 #include <memory>
 #include <sstream>
+#include <type_traits>
 
 #include "core/error.h"
 #include "core/fs_util.h"
+#include "search_spaces/nb201_supernet.h"
 #include "trainer/data_loader.h"
 #include "trainer/optim.h"
 #include "trainer/safetensors.h"
@@ -161,7 +163,7 @@ ElasticDims dimsFor(const std::string& phase) {
 }
 
 std::vector<SupernetPhase> phasesOf(const SupernetTrainOptions& o) {
-  if (o.method == "sandwich") return {{"sandwich", o.base.epochs}};
+  if (o.method == "sandwich" || o.method == "uniform") return {{o.method, o.base.epochs}};
   if (!o.phases.empty()) return o.phases;
   std::vector<SupernetPhase> p;
   const int each = std::max(1, o.base.epochs / 4);
@@ -195,8 +197,9 @@ void checkSupernetTrainOptions(const SupernetTrainOptions& o) {
   auto require = [](bool ok, const std::string& msg) {
     if (!ok) throw InputError(msg);
   };
-  require(o.method == "sandwich" || o.method == "progressive",
-          "unknown supernet training method '" + o.method + "' (known: sandwich, progressive)");
+  require(o.method == "sandwich" || o.method == "progressive" || o.method == "uniform",
+          "unknown supernet training method '" + o.method + "' (known: sandwich, progressive, uniform)");
+  require(o.method != "uniform" || o.randomSubnets >= 1, "method 'uniform' needs at least one random subnet per step");
   require(o.randomSubnets >= 0 && o.randomSubnets <= 64, "random subnets per step must be in [0, 64]");
   require(o.kdTemperature > 0, "the distillation temperature must be positive");
   require(o.kdAlpha >= 0 && o.kdAlpha <= 1, "the distillation weight alpha must be in [0, 1]");
@@ -208,14 +211,22 @@ void checkSupernetTrainOptions(const SupernetTrainOptions& o) {
   }
 }
 
-SupernetTrainResult trainSupernet(Supernet& net, const DataSplits& data, const SupernetTrainOptions& so,
-                                  const SubnetSampler& sampler, const std::string& checkpointDir, bool resume,
-                                  const std::function<void(const TrainProgress&)>& onProgress) {
-  checkSupernetTrainOptions(so);
+namespace {
+
+Tensor inputFor(const Supernet&, const ModelDef& sn, const Tensor& x) { return resizeBilinear(x, sn.height, sn.width); }
+Tensor inputFor(const Nb201Supernet& net, const ArchConfig&, const Tensor& x) {
+  const int r = net.shape().resolution;
+  return resizeBilinear(x, r, r);
+}
+
+// The loop shared by the MBConv supernet (ModelDef subnets) and the NB201 cell supernet
+// (ArchConfig subnets): data, phases, optimizer, checkpoints and exact resume.
+template <class Net, class Sub>
+SupernetTrainResult trainLoop(Net& net, const DataSplits& data, const SupernetTrainOptions& so,
+                              const BasicSubnetSampler<Sub>& sampler, const std::string& checkpointDir, bool resume,
+                              const std::function<void(const TrainProgress&)>& onProgress) {
+  constexpr bool kMbconv = std::is_same_v<Net, Supernet>;
   const TrainOptions& o = so.base;
-  // Resolving both ends up front turns a sampler that does not fit the supernet into an InputError now.
-  resolveSubnet(net.def(), sampler.largest);
-  resolveSubnet(net.def(), sampler.smallest);
 
   LoaderOptions lo;
   lo.batchSize = o.batchSize;
@@ -328,7 +339,8 @@ SupernetTrainResult trainSupernet(Supernet& net, const DataSplits& data, const S
     const size_t p = phaseAt(step);
     const Phase& phase = phases[p];
     if (optPhase != p) {
-      if (step == phase.start && phase.name == "expand") net.sortChannelsByImportance();
+      if constexpr (kMbconv)
+        if (step == phase.start && phase.name == "expand") net.sortChannelsByImportance();
       makePhaseOptimizer(p);
     }
     const int64_t epoch = step / perEpoch, inEpoch = step % perEpoch;
@@ -339,32 +351,42 @@ SupernetTrainResult trainSupernet(Supernet& net, const DataSplits& data, const S
 
     // This step's subnets: a pure function of (seed, step).
     Rng stepRng = subnetRoot.split((uint64_t)step);
-    std::vector<ModelDef> subnets{sampler.largest};
+    const bool uniform = phase.name == "uniform";
+    std::vector<Sub> subnets;
+    if (!uniform) subnets.push_back(sampler.largest);
     if (phase.name == "sandwich") subnets.push_back(sampler.smallest);
     if (phase.name != "largest")
       for (int i = 0; i < so.randomSubnets; ++i) {
         Rng r = stepRng.split((uint64_t)i);
-        subnets.push_back(phase.name == "sandwich" && sampler.sample ? sampler.sample(r)
-                                                                      : net.def().sample(r, phase.dims));
+        if ((phase.name == "sandwich" || uniform) && sampler.sample) {
+          subnets.push_back(sampler.sample(r));
+        } else {
+          if constexpr (kMbconv)
+            subnets.push_back(net.def().sample(r, phase.dims));
+          else
+            throw InputError("phase '" + phase.name + "' needs a subnet sampler");
+        }
       }
 
     opt->zeroGrad();
     Tensor teacher;
     double largestLoss = 0, othersLoss = 0;
     for (size_t k = 0; k < subnets.size(); ++k) {
-      const ModelDef& sn = subnets[k];
+      const Sub& sn = subnets[k];
       Rng dropRng = stepRng.split(1000 + k);
-      Tensor x = resizeBilinear(batch.x, sn.height, sn.width);
+      Tensor x = inputFor(net, sn, batch.x);
       Variable logits = net.forward(Variable(x), sn, nullptr, &dropRng);
-      Variable loss = k == 0 ? ops::crossEntropy(logits, batch.y, (float)o.labelSmoothing)
-                             : ops::kdLoss(logits, teacher, batch.y, (float)so.kdTemperature, (float)so.kdAlpha);
-      if (k == 0) teacher = logits.value().clone();
+      // The first subnet is the teacher (cross-entropy); in uniform training every subnet is.
+      const bool ce = k == 0 || uniform;
+      Variable loss = ce ? ops::crossEntropy(logits, batch.y, (float)o.labelSmoothing)
+                         : ops::kdLoss(logits, teacher, batch.y, (float)so.kdTemperature, (float)so.kdAlpha);
+      if (k == 0 && !uniform) teacher = logits.value().clone();
       loss.backward();
       const double lv = loss.value()[0];
       if (!std::isfinite(lv))
         throw Error("supernet training diverged at step " + std::to_string(step + 1) + " (subnet " + std::to_string(k) +
                     " loss " + std::to_string(lv) + "); lower the learning rate or add warm-up");
-      (k == 0 ? largestLoss : othersLoss) += lv;
+      (k == 0 ? largestLoss : othersLoss) += lv;  // uniform: the first random subnet counts as "largest"
     }
     opt->step(lr);
     trainSeconds += std::chrono::duration<double>(Clock::now() - t0).count();
@@ -406,6 +428,28 @@ SupernetTrainResult trainSupernet(Supernet& net, const DataSplits& data, const S
   result.steps = step;
   result.seconds = priorSeconds + trainSeconds;
   return result;
+}
+
+}  // namespace
+
+SupernetTrainResult trainSupernet(Supernet& net, const DataSplits& data, const SupernetTrainOptions& so,
+                                  const SubnetSampler& sampler, const std::string& checkpointDir, bool resume,
+                                  const std::function<void(const TrainProgress&)>& onProgress) {
+  checkSupernetTrainOptions(so);
+  // Resolving both ends up front turns a sampler that does not fit the supernet into an InputError now.
+  resolveSubnet(net.def(), sampler.largest);
+  resolveSubnet(net.def(), sampler.smallest);
+  return trainLoop(net, data, so, sampler, checkpointDir, resume, onProgress);
+}
+
+SupernetTrainResult trainSupernet(Nb201Supernet& net, const DataSplits& data, const SupernetTrainOptions& so,
+                                  const Nb201Sampler& sampler, const std::string& checkpointDir, bool resume,
+                                  const std::function<void(const TrainProgress&)>& onProgress) {
+  checkSupernetTrainOptions(so);
+  if (so.method != "uniform")
+    throw InputError("the NB201 cell supernet trains single-path one-shot: method 'uniform' (got '" + so.method + "')");
+  if (!sampler.sample) throw InputError("NB201 supernet training needs a sampler");
+  return trainLoop(net, data, so, sampler, checkpointDir, resume, onProgress);
 }
 
 }  // namespace hwnas

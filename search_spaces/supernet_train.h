@@ -22,7 +22,9 @@ struct SupernetTrainOptions {
   // Data, optimizer, schedule, seed, limits and checkpoint cadence as nas-train. base.epochs is
   // the sandwich run's length (progressive: the phases' epochs decide).
   TrainOptions base;
-  std::string method = "sandwich";  // sandwich | progressive
+  // sandwich | progressive | uniform. uniform is single-path one-shot (SPOS): each step trains
+  // randomSubnets uniformly drawn subnets with cross-entropy, no teacher and no largest/smallest.
+  std::string method = "sandwich";
   int randomSubnets = 2;            // N random subnets per step (besides the largest and, in sandwich, the smallest)
   // Smaller subnets learn from the largest's logits: alpha*T^2*KL + (1-alpha)*CE (ops::kdLoss).
   double kdTemperature = 1.0, kdAlpha = 0.5;
@@ -36,11 +38,14 @@ struct SupernetTrainOptions {
 };
 
 // How the trainer draws subnets. sample may be empty: the SupernetDef's uniform sampler.
-// Subnets must resolve against the supernet's SupernetDef.
-struct SubnetSampler {
-  ModelDef largest, smallest;
-  std::function<ModelDef(Rng&)> sample;
+// Subnets must resolve against the supernet's SupernetDef. The NB201 cell supernet uses the
+// same with ArchConfig subnets (Nb201Sampler).
+template <class Subnet>
+struct BasicSubnetSampler {
+  Subnet largest, smallest;
+  std::function<Subnet(Rng&)> sample;
 };
+using SubnetSampler = BasicSubnetSampler<ModelDef>;
 SubnetSampler defaultSampler(const SupernetDef& def);
 
 struct SupernetEpochRecord {

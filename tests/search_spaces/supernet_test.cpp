@@ -450,6 +450,23 @@ TEST(SupernetTraining, SandwichLowersLoss) {
   std::filesystem::remove_all(dir);
 }
 
+// Single-path one-shot (uniform): N random subnets per step, cross-entropy each, no teacher.
+TEST(SupernetTraining, UniformLowersLoss) {
+  Supernet net(tinyDef(), 63);
+  DataSplits data = toySplits();
+  SupernetTrainOptions o = toyOptions();
+  o.method = "uniform";
+  o.randomSubnets = 2;
+  o.base.epochs = 5;
+  auto r = trainSupernet(net, data, o, defaultSampler(net.def()), "", false);
+  ASSERT_EQ(r.curve.size(), 5u);
+  EXPECT_EQ(r.curve[0].phase, "uniform");
+  EXPECT_LT(r.curve.back().largestLoss, 0.8 * r.curve.front().largestLoss);
+  EXPECT_LT(r.curve.back().othersLoss, r.curve.front().othersLoss);
+  o.randomSubnets = 0;
+  EXPECT_THROW(trainSupernet(net, data, o, defaultSampler(net.def()), "", false), InputError);
+}
+
 TEST(SupernetTraining, ProgressiveShrinkingRuns) {
   Supernet net(tinyDef(), 62);
   DataSplits data = toySplits();
