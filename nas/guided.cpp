@@ -1,0 +1,152 @@
+// Predictor-guided evolution (BANANAS-like, White et al. 2021): after `initial` random archs,
+// each ask fits an ensemble predictor on every queried arch, mutates the best `parents` into
+// `candidates` unseen, screened candidates (plus `random_candidates` uniform ones), predicts
+// them in one batch and proposes those with the highest acquisition (independent Thompson
+// sampling, UCB or expected improvement).
+#include <algorithm>
+#include <cmath>
+#include <set>
+
+#include "core/error.h"
+#include "nas/strategy.h"
+#include "predictors/encoding.h"
+#include "predictors/predictor.h"
+
+namespace hwnas {
+
+namespace {
+
+Json defaultPredictor() {
+  return {{"kind", "ensemble"},
+          {"members", 5},
+          {"bootstrap", true},
+          {"member", {{"kind", "xgboost"}, {"rounds", 200}, {"max_depth", 6}, {"eta", 0.1}, {"nthread", 1}}}};
+}
+
+class Guided : public Strategy {
+ public:
+  Guided(StrategyContext ctx, const GuidedOptions& o) : Strategy(std::move(ctx)), o_(o) {
+    if (o_.predictor.is_null()) o_.predictor = defaultPredictor();
+    encoder_ = makeEncoder(*ctx_.space, o_.encoding);
+    (void)makePredictor(o_.predictor, "search.guided.predictor");  // validates the spec now
+  }
+  std::string name() const override { return "guided"; }
+
+  std::vector<ArchConfig> ask(int n) override {
+    Rng rng = nextRng();
+    auto seen = [&](const ArchConfig& a) { return seen_.count(a.hash()) > 0; };
+    std::vector<const Evaluation*> known;
+    for (const auto& e : history_)
+      if (e.queried) known.push_back(&e);
+    std::vector<ArchConfig> out;
+    if (int(known.size()) < o_.initial) {
+      int m = std::min(n, o_.initial - int(known.size()));
+      for (int i = 0; i < m; ++i) {
+        ArchConfig a = sampleFresh(rng, seen);
+        seen_.insert(a.hash());
+        out.push_back(a);
+      }
+      return out;
+    }
+    // Fit on everything queried so far.
+    std::vector<ArchConfig> xa;
+    std::vector<double> y;
+    for (const auto* e : known) {
+      xa.push_back(e->arch);
+      y.push_back(e->accuracy);
+    }
+    auto predictor = makePredictor(o_.predictor, "search.guided.predictor");
+    Rng fitRng = rng.split(1);
+    predictor->fit(encoder_->encodeBatch(xa), y, fitRng);
+    // Candidates: mutations of the best parents, then uniform samples; unseen, screened, distinct.
+    std::vector<const Evaluation*> ranked = known;
+    std::stable_sort(ranked.begin(), ranked.end(), [](const Evaluation* a, const Evaluation* b) { return betterSingle(*a, *b); });
+    int parents = std::min<int>(o_.parents, int(ranked.size()));
+    std::vector<ArchConfig> cands;
+    std::set<uint64_t> inPool;
+    auto taken = [&](const ArchConfig& a) { return seen_.count(a.hash()) > 0 || inPool.count(a.hash()) > 0; };
+    for (int i = 0; i < o_.candidates; ++i) {
+      const ArchConfig& p = ranked[size_t(i % parents)]->arch;
+      ArchConfig a = mutateFresh(p, mutationProb(p, o_.mutationProb), rng, taken, 20);
+      if (a == p || taken(a) || screen(a) > 0.0) continue;
+      inPool.insert(a.hash());
+      cands.push_back(a);
+    }
+    for (int i = 0; i < o_.randomCandidates; ++i) {
+      ArchConfig a = sampleFresh(rng, taken, 20);
+      if (taken(a) || screen(a) > 0.0) continue;
+      inPool.insert(a.hash());
+      cands.push_back(a);
+    }
+    candidatesScored_ += int64_t(cands.size());
+    if (cands.empty()) {  // neighbourhoods exhausted: fall back to random proposals
+      for (int i = 0; i < n; ++i) {
+        ArchConfig a = sampleFresh(rng, seen);
+        seen_.insert(a.hash());
+        out.push_back(a);
+      }
+      return out;
+    }
+    std::vector<Prediction> pred = predictor->predict(encoder_->encodeBatch(cands));
+    double best = -INFINITY;
+    for (const auto* e : known)
+      if (e->feasible()) best = std::max(best, e->accuracy);
+    std::vector<double> score(cands.size());
+    for (size_t i = 0; i < cands.size(); ++i) {
+      double mu = pred[i].mean, sd = std::max(pred[i].stddev, 1e-9);
+      if (o_.acquisition == "its") {
+        score[i] = mu + sd * rng.normal();
+      } else if (o_.acquisition == "ucb") {
+        score[i] = mu + o_.ucbBeta * sd;
+      } else {
+        double z = (mu - best) / sd;
+        double phi = std::exp(-0.5 * z * z) / std::sqrt(2.0 * M_PI);
+        double Phi = 0.5 * std::erfc(-z / std::sqrt(2.0));
+        score[i] = (mu - best) * Phi + sd * phi;
+      }
+    }
+    std::vector<size_t> order(cands.size());
+    for (size_t i = 0; i < order.size(); ++i) order[i] = i;
+    std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) { return score[a] > score[b]; });
+    for (size_t i = 0; i < order.size() && int(out.size()) < n; ++i) {
+      seen_.insert(cands[order[i]].hash());
+      out.push_back(cands[order[i]]);
+    }
+    return out;
+  }
+
+  void tell(const std::vector<Evaluation>& r) override { history_.insert(history_.end(), r.begin(), r.end()); }
+
+  Json saveState() const override {
+    Json h = Json::array();
+    for (const auto& e : history_) h.push_back(evaluationToJson(e));
+    Json s = Json::array();
+    for (uint64_t x : seen_) s.push_back(hashHex(x));
+    return {{"strategy", name()}, {"asks", asks_}, {"history", h}, {"seen", s}, {"candidates_scored", candidatesScored_}};
+  }
+  void loadState(const Json& st) override {
+    if (!st.is_object() || st.value("strategy", "") != name())
+      throw InputError("strategy state is not a 'guided' state (was the config changed?)");
+    asks_ = st.at("asks").get<int>();
+    history_.clear();
+    for (const auto& e : st.at("history")) history_.push_back(evaluationFromJson(e));
+    seen_.clear();
+    for (const auto& x : st.at("seen")) seen_.insert(std::stoull(x.get<std::string>(), nullptr, 16));
+    candidatesScored_ = st.at("candidates_scored").get<int64_t>();
+  }
+
+ private:
+  GuidedOptions o_;
+  std::unique_ptr<Encoder> encoder_;
+  std::vector<Evaluation> history_;
+  std::set<uint64_t> seen_;
+  int64_t candidatesScored_ = 0;
+};
+
+}  // namespace
+
+std::unique_ptr<Strategy> makeGuided(StrategyContext ctx, const GuidedOptions& o) {
+  return std::make_unique<Guided>(std::move(ctx), o);
+}
+
+}  // namespace hwnas

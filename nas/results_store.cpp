@@ -1,0 +1,155 @@
+#include "nas/results_store.h"
+
+#include <cmath>
+#include <ctime>
+
+namespace hwnas {
+
+namespace {
+const char* kSchema = R"SQL(
+CREATE TABLE IF NOT EXISTS runs (
+  id INTEGER PRIMARY KEY,
+  config_hash TEXT NOT NULL,
+  config_json TEXT NOT NULL,
+  space_id TEXT NOT NULL,
+  strategy TEXT NOT NULL,
+  seed INTEGER NOT NULL,
+  budget INTEGER NOT NULL,
+  status TEXT NOT NULL,
+  created_at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS queries (
+  run_id INTEGER NOT NULL,
+  seq INTEGER NOT NULL,
+  step INTEGER NOT NULL,
+  generation INTEGER NOT NULL,
+  arch_hash TEXT NOT NULL,
+  arch_json TEXT NOT NULL,
+  counted INTEGER NOT NULL,
+  queried INTEGER NOT NULL,
+  accuracy REAL,
+  violation REAL NOT NULL,
+  feasible INTEGER NOT NULL,
+  metrics_json TEXT NOT NULL,
+  PRIMARY KEY (run_id, seq)
+);
+CREATE INDEX IF NOT EXISTS queries_by_hash ON queries (run_id, arch_hash);
+CREATE TABLE IF NOT EXISTS steps (
+  run_id INTEGER NOT NULL,
+  step INTEGER NOT NULL,
+  queries INTEGER NOT NULL,
+  state_json TEXT NOT NULL,
+  PRIMARY KEY (run_id, step)
+);
+)SQL";
+
+std::string nowUtc() {
+  std::time_t t = std::time(nullptr);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&t));
+  return buf;
+}
+}  // namespace
+
+ResultsStore::ResultsStore(const std::string& path) : db_(path) {
+  int v = db_.userVersion();
+  if (v != 0 && v != kSchemaVersion)
+    throw DbError(path + ": search.db schema version " + std::to_string(v) + ", this build reads version " +
+                      std::to_string(kSchemaVersion),
+                  2);
+  if (v == 0) {
+    Transaction t(db_);
+    db_.exec(kSchema);
+    db_.setUserVersion(kSchemaVersion);
+    t.commit();
+  }
+}
+
+std::optional<RunInfo> ResultsStore::run() {
+  Statement s = db_.prepare("SELECT config_hash, config_json, space_id, strategy, seed, budget, status FROM runs WHERE id = 1");
+  if (!s.step()) return std::nullopt;
+  RunInfo r;
+  r.configHash = s.getText(0);
+  r.config = parseJson(s.getText(1), db_.path());
+  r.spaceId = s.getText(2);
+  r.strategy = s.getText(3);
+  r.seed = uint64_t(s.getInt64(4));
+  r.budget = s.getInt64(5);
+  r.status = s.getText(6);
+  return r;
+}
+
+void ResultsStore::startRun(const RunInfo& info) {
+  Transaction t(db_);
+  db_.exec("DELETE FROM runs; DELETE FROM queries; DELETE FROM steps;");
+  Statement s = db_.prepare(
+      "INSERT INTO runs (id, config_hash, config_json, space_id, strategy, seed, budget, status, created_at) "
+      "VALUES (1, ?, ?, ?, ?, ?, ?, 'running', ?)");
+  s.bind(1, info.configHash).bind(2, canonicalDump(info.config)).bind(3, info.spaceId).bind(4, info.strategy);
+  s.bind(5, int64_t(info.seed)).bind(6, info.budget).bind(7, nowUtc());
+  s.run();
+  t.commit();
+}
+
+void ResultsStore::setStatus(const std::string& status) {
+  Transaction t(db_);
+  Statement s = db_.prepare("UPDATE runs SET status = ? WHERE id = 1");
+  s.bind(1, status).run();
+  t.commit();
+}
+
+void ResultsStore::commitStep(int64_t step, int64_t queries, const std::vector<QueryRow>& rows, const Json& state) {
+  Transaction t(db_);
+  Statement ins = db_.prepare(
+      "INSERT INTO queries (run_id, seq, step, generation, arch_hash, arch_json, counted, queried, accuracy, violation, "
+      "feasible, metrics_json) VALUES (1, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
+  for (const auto& r : rows) {
+    ins.reset();
+    ins.bind(1, r.seq).bind(2, r.step).bind(3, r.generation).bind(4, r.hash).bind(5, r.arch.canonical());
+    ins.bind(6, int64_t(r.counted)).bind(7, int64_t(r.queried));
+    if (r.queried)
+      ins.bind(8, r.accuracy);
+    else
+      ins.bindNull(8);
+    ins.bind(9, r.violation).bind(10, int64_t(r.violation <= 0.0)).bind(11, r.metrics.dump());
+    ins.run();
+  }
+  Statement st = db_.prepare("INSERT INTO steps (run_id, step, queries, state_json) VALUES (1, ?, ?, ?)");
+  st.bind(1, step).bind(2, queries).bind(3, state.dump());
+  st.run();
+  t.commit();
+}
+
+StepInfo ResultsStore::lastStep() {
+  StepInfo info;
+  Statement s = db_.prepare("SELECT step, queries, state_json FROM steps WHERE run_id = 1 ORDER BY step DESC LIMIT 1");
+  if (!s.step()) return info;
+  info.step = s.getInt64(0);
+  info.queries = s.getInt64(1);
+  info.state = parseJson(s.getText(2), db_.path());
+  return info;
+}
+
+std::vector<QueryRow> ResultsStore::queries() {
+  std::vector<QueryRow> out;
+  Statement s = db_.prepare(
+      "SELECT seq, step, generation, arch_hash, arch_json, counted, queried, accuracy, violation, metrics_json "
+      "FROM queries WHERE run_id = 1 ORDER BY seq");
+  while (s.step()) {
+    QueryRow r;
+    r.seq = s.getInt64(0);
+    r.step = s.getInt64(1);
+    r.generation = s.getInt64(2);
+    r.hash = s.getText(3);
+    r.arch = ArchConfig::parse(s.getText(4), db_.path());
+    r.counted = s.getInt64(5) != 0;
+    r.queried = s.getInt64(6) != 0;
+    r.accuracy = s.isNull(7) ? 0.0 : s.getDouble(7);
+    r.violation = s.getDouble(8);
+    r.metrics = parseJson(s.getText(9), db_.path());
+    out.push_back(std::move(r));
+  }
+  return out;
+}
+
+}  // namespace hwnas

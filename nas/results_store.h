@@ -1,0 +1,65 @@
+// ResultsStore: a search's results in one SQLite file (DIR/search.db; WAL, user_version 1):
+// the run (config and its hash), every proposal with its arch, hash, metrics, step and
+// generation, and per step the strategy's state. Invariant: a step's rows and the strategy
+// state after it are committed in one transaction, so after a crash the file holds whole steps
+// and the state that continues exactly after the last one.
+#pragma once
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "core/json_util.h"
+#include "core/sqlite.h"
+#include "search_spaces/arch_config.h"
+
+namespace hwnas {
+
+// One proposal as stored.
+struct QueryRow {
+  int64_t seq = 0;        // 0-based, in the order proposals were told
+  int64_t step = 0;
+  int64_t generation = 0;
+  ArchConfig arch;
+  std::string hash;       // arch.hashHex()
+  bool counted = false;   // a new accuracy query (counts toward the budget)
+  bool queried = false;   // the accuracy is known (counted now or cached from an earlier query)
+  double accuracy = 0.0;  // meaningful only when queried
+  double violation = 0.0; // 0 = meets every constraint
+  Json metrics;           // {"valid_acc": ..., "latency_pixel3_ms": ..., ...}
+};
+
+struct RunInfo {
+  std::string configHash;
+  Json config;
+  std::string spaceId, strategy, status;  // status: running | done
+  uint64_t seed = 0;
+  int64_t budget = 0;
+};
+
+struct StepInfo {
+  int64_t step = -1;  // -1: no step committed
+  int64_t queries = 0;
+  Json state;
+};
+
+class ResultsStore {
+ public:
+  static constexpr int kSchemaVersion = 1;
+  // Opens or creates; DbError (exit 2) for a file of another schema version or not SQLite.
+  explicit ResultsStore(const std::string& path);
+
+  std::optional<RunInfo> run();
+  void startRun(const RunInfo& info);
+  void setStatus(const std::string& status);
+  // Appends the step's rows and its state in one transaction.
+  void commitStep(int64_t step, int64_t queries, const std::vector<QueryRow>& rows, const Json& state);
+  StepInfo lastStep();
+  std::vector<QueryRow> queries();
+  Database& db() { return db_; }
+
+ private:
+  Database db_;
+};
+
+}  // namespace hwnas

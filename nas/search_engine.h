@@ -1,0 +1,48 @@
+// SearchEngine: runs a Strategy against a SearchProblem: ask a fixed-size batch, look up free
+// metrics and screen, query the accuracy of new feasible archs in parallel (TBB, grain 1),
+// tell the results in ask order, commit the step with the strategy's state. Invariants: the
+// budget counts distinct accuracy queries only (repeats are answered from the run's cache and
+// screened-out archs are never queried); given a seed the sequence of proposals and results is
+// identical at any thread count and across kill -9 + resume.
+#pragma once
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "nas/results_store.h"
+#include "nas/search_problem.h"
+
+namespace hwnas {
+
+struct SearchRunOptions {
+  bool resume = false;   // continue the store's run from its last committed step
+  int stepDelayMs = 0;   // test hook: sleep after each committed step (to kill a run mid-way)
+  std::function<void(int64_t queries, int64_t budget, double best)> onStep;
+};
+
+struct SearchOutcome {
+  std::vector<QueryRow> rows;  // every proposal, in order
+  int64_t queries = 0;         // counted accuracy queries
+  int64_t steps = 0;
+  int64_t proposals = 0;
+  std::optional<size_t> best;  // index into rows: the best feasible queried arch (earliest on ties)
+  bool resumed = false;
+};
+
+class SearchEngine {
+ public:
+  // `store` may be null (no persistence: tests, benches).
+  SearchEngine(const SearchProblem& problem, ResultsStore* store);
+  SearchOutcome run(const SearchRunOptions& options = {});
+
+ private:
+  const SearchProblem& problem_;
+  ResultsStore* store_;
+};
+
+// The best feasible queried row (highest accuracy, earliest on ties).
+std::optional<size_t> bestRow(const std::vector<QueryRow>& rows);
+
+}  // namespace hwnas

@@ -1,0 +1,530 @@
+#include "nas/search_problem.h"
+
+#include <algorithm>
+#include <cmath>
+#include <filesystem>
+#include <limits>
+#include <regex>
+#include <sstream>
+
+#include "core/error.h"
+#include "core/fs_util.h"
+#include "search_spaces/arch_config.h"
+#include "search_spaces/nb201_space.h"
+
+namespace hwnas {
+
+namespace fs = std::filesystem;
+
+// ------------------------------------------------------------------ table keys and columns
+
+TableKey parseTableKey(const YamlNode& node) {
+  std::string k = node.asEnum({"index", "arch_str", "hash"});
+  if (k == "index") return TableKey::Index;
+  if (k == "arch_str") return TableKey::ArchStr;
+  return TableKey::Hash;
+}
+
+const char* tableKeyName(TableKey k) {
+  switch (k) {
+    case TableKey::Index: return "index";
+    case TableKey::ArchStr: return "arch_str";
+    default: return "hash";
+  }
+}
+
+std::string tableKeyText(TableKey k, const ArchConfig& arch) {
+  switch (k) {
+    case TableKey::Index: return std::to_string(Nb201Space::index(arch));
+    case TableKey::ArchStr: return Nb201Space::archStr(arch);
+    default: return arch.hashHex();
+  }
+}
+
+TableColumn::TableColumn(std::shared_ptr<const CsvTable> table, TableKey key, const std::string& column,
+                         const std::string& filterColumn, const std::string& filterValue)
+    : idx_(table, tableKeyName(key), filterColumn, filterValue), key_(key), column_(column) {
+  col_ = table->columnIndex(column);
+  if (col_ < 0) throw InputError(table->path() + ": no column '" + column + "'");
+}
+
+std::optional<double> TableColumn::find(const ArchConfig& arch) const {
+  auto r = idx_.find(tableKeyText(key_, arch));
+  if (!r) return std::nullopt;
+  double v = idx_.table().number(*r, col_);
+  if (std::isnan(v)) return std::nullopt;
+  return v;
+}
+
+double TableColumn::get(const ArchConfig& arch) const {
+  auto v = find(arch);
+  if (!v)
+    throw Error(idx_.table().path() + ": no number in column '" + column_ + "' for " + tableKeyName(key_) + " " +
+                tableKeyText(key_, arch));
+  return *v;
+}
+
+// ------------------------------------------------------------------ metrics
+
+std::string MetricSpec::label() const {
+  if (metric == "params" || metric == "macs") return metric;
+  if (metric == "peak_memory") return "peak_memory_bytes";
+  std::string s = metric + "_" + device;
+  if (batch != 1) s += "_b" + std::to_string(batch);
+  if (threads != 1) s += "_t" + std::to_string(threads);
+  if (dtype != "fp32") s += "_" + dtype;
+  return s + (metric == "latency" ? "_ms" : "_mj");
+}
+
+std::string MetricSpec::describe() const {
+  if (metric != "latency" && metric != "energy") return metric;
+  return metric + " on " + device + " (" + dtype + ", " + std::to_string(threads) + " thread" + (threads == 1 ? "" : "s") +
+         ", batch " + std::to_string(batch) + ")";
+}
+
+std::string DeviceEntry::describe() const {
+  return device + " (" + dtype + ", " + std::to_string(threads) + " thread" + (threads == 1 ? "" : "s") + ", batch " +
+         std::to_string(batch) + "; " + fs::path(tablePath).filename().string() + ")";
+}
+
+namespace {
+
+std::string resolvePath(const std::string& baseDir, const std::string& p) {
+  if (p.empty() || fs::path(p).is_absolute() || baseDir.empty()) return p;
+  return (fs::path(baseDir) / p).lexically_normal().string();
+}
+
+Json yamlToJson(const YAML::Node& n) {
+  if (n.IsMap()) {
+    Json j = Json::object();
+    for (auto it = n.begin(); it != n.end(); ++it) j[it->first.as<std::string>()] = yamlToJson(it->second);
+    return j;
+  }
+  if (n.IsSequence()) {
+    Json j = Json::array();
+    for (const auto& v : n) j.push_back(yamlToJson(v));
+    return j;
+  }
+  if (!n.IsDefined() || n.IsNull()) return nullptr;
+  std::string s = n.Scalar();
+  if (n.Tag() == "!") return s;  // quoted
+  if (s == "true" || s == "false") return s == "true";
+  char* end = nullptr;
+  long long i = std::strtoll(s.c_str(), &end, 10);
+  if (!s.empty() && *end == '\0') return int64_t(i);
+  double d = std::strtod(s.c_str(), &end);
+  if (!s.empty() && *end == '\0') return d;
+  return s;
+}
+
+const std::vector<std::string> kStrategies = {"random", "evolution", "rea", "nsga2", "local", "guided"};
+
+}  // namespace
+
+// ------------------------------------------------------------------ loading
+
+std::unique_ptr<SearchProblem> SearchProblem::load(const std::string& configPath) {
+  YamlNode root = YamlNode::loadFile(configPath);
+  std::unique_ptr<SearchProblem> p(new SearchProblem());
+  p->parseRoot(root, fs::path(configPath).parent_path().string());
+  return p;
+}
+
+std::unique_ptr<SearchProblem> SearchProblem::parse(const std::string& yamlText, const std::string& name,
+                                                    const std::string& baseDir) {
+  YamlNode root = YamlNode::loadString(yamlText, name);
+  std::unique_ptr<SearchProblem> p(new SearchProblem());
+  p->parseRoot(root, baseDir);
+  return p;
+}
+
+std::shared_ptr<TableColumn> SearchProblem::parseAccuracySource(const YamlNode& n, const std::string& baseDir,
+                                                                std::string& name) {
+  if (!n.isMap()) n.fail("expected a map {source: table, path: ..., column: ..., key: index}");
+  std::string source = n.has("source") ? n["source"].asString() : "table";
+  if (source == "supernet" || source == "predictor" || source == "train")
+    n["source"].fail("source '" + source + "' is part of the supernet pipeline and not available yet; use 'table'");
+  if (source != "table") n["source"].fail("unknown source '" + source + "'; known: table (supernet, predictor, train come with the pipeline)");
+  n.checkKeys({"source", "path", "column", "key"});
+  std::string path = resolvePath(baseDir, n.getString("path"));
+  if (!fileExists(path)) n["path"].fail("table '" + path + "' does not exist");
+  std::shared_ptr<const CsvTable> t;
+  try {
+    t = tables_.get(path);
+  } catch (const IoError& e) {
+    n["path"].fail(e.what());
+  }
+  name = n.getString("column");
+  TableKey key = n.has("key") ? parseTableKey(n["key"]) : TableKey::Index;
+  if (!t->hasColumn(name)) {
+    std::string cols;
+    for (const auto& c : t->columns()) cols += (cols.empty() ? "" : ", ") + c;
+    n["column"].fail("table '" + path + "' has no column '" + name + "'; it has: " + cols);
+  }
+  if (!t->hasColumn(tableKeyName(key))) n.fail("table '" + path + "' has no key column '" + tableKeyName(key) + "'");
+  if ((key == TableKey::Index || key == TableKey::ArchStr) && space_->kind() != "nb201")
+    n["key"].fail(std::string("key '") + tableKeyName(key) + "' needs an nb201 space; use key: hash");
+  try {
+    return std::make_shared<TableColumn>(t, key, name);
+  } catch (const Error& e) {
+    n.fail(e.what());
+  }
+}
+
+void SearchProblem::loadLatencyTables(const YamlNode& lat, const std::string& baseDir) {
+  if (!lat.isMap()) lat.fail("expected a map {source: table, tables: [...]}");
+  lat.checkKeys({"source", "tables"});
+  std::string source = lat.has("source") ? lat["source"].asString() : "table";
+  if (source == "lut")
+    lat["source"].fail("latency source 'lut' (the latency store) is not wired into nas-search yet; use 'table'");
+  if (source != "table") lat["source"].fail("unknown latency source '" + source + "'; known: table, lut");
+  static const std::regex batchSuffix("^(.+)_([0-9]+)$");
+  for (const auto& tn : lat["tables"].items()) {
+    std::string path, dtype = "fp32";
+    int threads = 1;
+    TableKey key = TableKey::Index;
+    if (tn.isScalar()) {
+      path = tn.asString();
+    } else {
+      tn.checkKeys({"path", "key", "dtype", "threads"});
+      path = tn.getString("path");
+      if (tn.has("key")) key = parseTableKey(tn["key"]);
+      dtype = tn.getString("dtype", "fp32");
+      threads = tn.getInt("threads", 1);
+      if (threads < 1) tn["threads"].fail("threads must be >= 1");
+    }
+    YamlNode at = tn.isScalar() ? tn : tn["path"];
+    path = resolvePath(baseDir, path);
+    if (!fileExists(path)) at.fail("latency table '" + path + "' does not exist");
+    std::shared_ptr<const CsvTable> t;
+    try {
+      t = tables_.get(path);
+    } catch (const IoError& e) {
+      at.fail(e.what());
+    }
+    if (!t->hasColumn(tableKeyName(key))) at.fail("table '" + path + "' has no key column '" + tableKeyName(key) + "'");
+    auto add = [&](const std::string& metric, const std::string& device, int batch, const std::string& column,
+                   const std::string& fcol, const std::string& fval) {
+      DeviceEntry e{metric, device, dtype, threads, batch, nullptr, path};
+      for (const auto& d : devices_)
+        if (d.metric == metric && d.device == device && d.dtype == dtype && d.threads == threads && d.batch == batch)
+          at.fail("device " + e.describe() + " is also in " + d.tablePath);
+      try {
+        e.column = std::make_shared<TableColumn>(t, key, column, fcol, fval);
+      } catch (const Error& err) {
+        at.fail(err.what());
+      }
+      devices_.push_back(std::move(e));
+    };
+    if (t->hasColumn("device") && t->hasColumn("latency_ms")) {
+      // Long format (nn-Meter): one row per (device, arch).
+      std::vector<std::string> devs;
+      int dc = t->columnIndex("device");
+      for (size_t r = 0; r < t->rows(); ++r)
+        if (std::find(devs.begin(), devs.end(), t->text(r, dc)) == devs.end()) devs.push_back(t->text(r, dc));
+      for (const auto& d : devs) add("latency", d, 1, "latency_ms", "device", d);
+      continue;
+    }
+    for (const auto& c : t->columns()) {
+      if (c == "index" || c == "arch_str" || c == "hash") continue;
+      std::smatch m;
+      const std::string lat_ = "_latency_ms", en = "_energy_mj";
+      if (c.size() > lat_.size() && c.compare(c.size() - lat_.size(), lat_.size(), lat_) == 0)
+        add("latency", c.substr(0, c.size() - lat_.size()), 1, c, "", "");
+      else if (c.size() > en.size() && c.compare(c.size() - en.size(), en.size(), en) == 0)
+        add("energy", c.substr(0, c.size() - en.size()), 1, c, "", "");
+      else if (std::regex_match(c, m, batchSuffix))
+        add("latency", m[1].str(), std::stoi(m[2].str()), c, "", "");  // HELP: <device>_<batch>
+      else
+        add("latency", c, 1, c, "", "");  // HELP CPU/mobile: one column per device, batch 1
+    }
+  }
+}
+
+MetricSpec SearchProblem::parseMetric(const YamlNode& n, bool allowMax) const {
+  if (!n.isMap()) n.fail("expected a map such as {metric: latency, device: pixel3, max: 10}");
+  std::vector<std::string> keys = {"metric", "device", "dtype", "threads", "batch"};
+  if (allowMax) keys.push_back("max");
+  n.checkKeys(keys);
+  MetricSpec m;
+  m.metric = n["metric"].asEnum({"latency", "energy", "params", "macs", "peak_memory"});
+  bool dev = m.metric == "latency" || m.metric == "energy";
+  if (dev) {
+    m.device = n.getString("device");
+    m.dtype = n.getString("dtype", "fp32");
+    m.threads = n.getInt("threads", 1);
+    m.batch = n.getInt("batch", 1);
+    if (m.threads < 1) n["threads"].fail("threads must be >= 1");
+    if (m.batch < 1) n["batch"].fail("batch must be >= 1");
+    checkMetric(m, n);
+  } else {
+    for (const char* k : {"device", "dtype", "threads", "batch"})
+      if (n.has(k)) n[k].fail(std::string("'") + k + "' applies only to latency and energy");
+  }
+  return m;
+}
+
+const DeviceEntry* SearchProblem::findDevice(const MetricSpec& m) const {
+  for (const auto& d : devices_)
+    if (d.metric == m.metric && d.device == m.device && d.dtype == m.dtype && d.threads == m.threads && d.batch == m.batch)
+      return &d;
+  return nullptr;
+}
+
+void SearchProblem::checkMetric(const MetricSpec& m, const YamlNode& n) const {
+  if (findDevice(m)) return;
+  std::vector<std::string> names;
+  std::string sameDevice;
+  for (const auto& d : devices_) {
+    if (d.metric != m.metric) continue;
+    if (std::find(names.begin(), names.end(), d.device) == names.end()) names.push_back(d.device);
+    if (d.device == m.device) sameDevice += (sameDevice.empty() ? "" : ", ") + d.describe();
+  }
+  if (names.empty())
+    n.fail("no " + m.metric + " table is configured" + (m.metric == "energy" ? " (a table with <device>_energy_mj columns)" : "") +
+           "; add one under latency.tables");
+  if (!sameDevice.empty())
+    n.fail("the " + m.metric + " tables have no entry for " + m.describe() + "; for '" + m.device + "' they have: " + sameDevice);
+  std::string list;
+  for (const auto& s : names) list += (list.empty() ? "" : ", ") + s;
+  (n.has("device") ? n["device"] : n).fail("unknown device '" + m.device + "'; the " + m.metric + " tables have: " + list);
+}
+
+void SearchProblem::parseRoot(const YamlNode& root, const std::string& baseDir) {
+  if (!root.isMap()) root.fail("a nas-search config must be a map with space, objective and search");
+  root.checkKeys({"space", "seed", "objective", "search", "latency", "constraints", "report"});
+  // space
+  std::string spacePath = resolvePath(baseDir, root.getString("space"));
+  if (!fileExists(spacePath)) root["space"].fail("search space '" + spacePath + "' does not exist");
+  space_ = loadSearchSpace(spacePath);
+  seed_ = uint64_t(root.getInt64("seed", 0));
+  resolved_["space"] = {{"path", root.getString("space")}, {"space_id", space_->spaceId()}};
+  resolved_["seed"] = seed_;
+  // latency tables first: constraints and objectives refer to their devices
+  if (auto lat = root.find("latency")) {
+    loadLatencyTables(*lat, baseDir);
+    resolved_["latency"] = yamlToJson(lat->raw());
+  }
+  // objective
+  YamlNode obj = root["objective"];
+  if (!obj.isMap()) obj.fail("expected a map {accuracy: {...}, minimize: [...]}");
+  obj.checkKeys({"accuracy", "minimize"});
+  accuracy_ = parseAccuracySource(obj["accuracy"], baseDir, accuracyName_);
+  if (auto mn = obj.find("minimize"))
+    for (const auto& m : mn->items()) minimize_.push_back(parseMetric(m, false));
+  resolved_["objective"] = yamlToJson(obj.raw());
+  // search
+  YamlNode s = root["search"];
+  if (!s.isMap()) s.fail("expected a map {strategy: ..., queries: ...}");
+  s.checkKeys({"strategy", "queries", "batch", "max_steps", "evolution", "nsga2", "local", "guided"});
+  YamlNode sn = s["strategy"];
+  std::string st = sn.asString();
+  if (std::find(kStrategies.begin(), kStrategies.end(), st) == kStrategies.end())
+    sn.fail("unknown strategy '" + st + "'; known: random, evolution (rea), nsga2, local, guided");
+  if (st == "rea") st = "evolution";
+  settings_.strategy = st;
+  settings_.queries = s.getInt64("queries");
+  if (settings_.queries < 1) s["queries"].fail("queries must be >= 1");
+  int defBatch = st == "evolution" || st == "local" ? 1 : st == "nsga2" ? 0 : 10;
+  settings_.batch = s.getInt("batch", defBatch);
+  if (st == "nsga2" && settings_.batch == 0) settings_.batch = -1;  // filled in below from the population
+  if (s.has("batch") && settings_.batch < 1) s["batch"].fail("batch must be >= 1");
+  settings_.maxSteps = s.getInt64("max_steps", 100 * settings_.queries + 1000);
+  if (settings_.maxSteps < 1) s["max_steps"].fail("max_steps must be >= 1");
+  if (auto e = s.find("evolution")) {
+    e->checkKeys({"population", "sample_size", "mutation_prob"});
+    settings_.evolution.population = e->getInt("population", 20);
+    settings_.evolution.sampleSize = e->getInt("sample_size", 5);
+    settings_.evolution.mutationProb = e->getDouble("mutation_prob", 0.0);
+    if (settings_.evolution.population < 2) (*e)["population"].fail("population must be >= 2");
+    if (settings_.evolution.sampleSize < 1 || settings_.evolution.sampleSize > settings_.evolution.population)
+      (*e)["sample_size"].fail("sample_size must be between 1 and the population");
+  }
+  if (auto e = s.find("nsga2")) {
+    e->checkKeys({"population", "crossover_prob", "mutation_prob"});
+    settings_.nsga2.population = e->getInt("population", 50);
+    settings_.nsga2.crossoverProb = e->getDouble("crossover_prob", 0.5);
+    settings_.nsga2.mutationProb = e->getDouble("mutation_prob", 0.0);
+    if (settings_.nsga2.population < 4) (*e)["population"].fail("population must be >= 4");
+  }
+  if (settings_.batch < 0) settings_.batch = settings_.nsga2.population;
+  if (auto e = s.find("local")) {
+    e->checkKeys({"mutation_prob", "neighbours"});
+    settings_.local.mutationProb = e->getDouble("mutation_prob", 0.0);
+    settings_.local.neighbours = e->getInt("neighbours", 0);
+  }
+  if (auto e = s.find("guided")) {
+    e->checkKeys({"initial", "parents", "candidates", "random_candidates", "mutation_prob", "acquisition", "ucb_beta",
+                  "encoding", "predictor"});
+    auto& g = settings_.guided;
+    g.initial = e->getInt("initial", g.initial);
+    g.parents = e->getInt("parents", g.parents);
+    g.candidates = e->getInt("candidates", g.candidates);
+    g.randomCandidates = e->getInt("random_candidates", g.randomCandidates);
+    g.mutationProb = e->getDouble("mutation_prob", 0.0);
+    if (e->has("acquisition")) g.acquisition = (*e)["acquisition"].asEnum({"its", "ucb", "ei"});
+    g.ucbBeta = e->getDouble("ucb_beta", g.ucbBeta);
+    g.encoding = e->getString("encoding", g.encoding);
+    if (auto p = e->find("predictor")) g.predictor = yamlToJson(p->raw());
+    if (g.initial < 1) (*e)["initial"].fail("initial must be >= 1");
+    if (g.parents < 1) (*e)["parents"].fail("parents must be >= 1");
+    if (g.candidates + g.randomCandidates < 1) (*e)["candidates"].fail("candidates + random_candidates must be >= 1");
+  }
+  if (st == "nsga2" && minimize_.empty())
+    sn.fail("nsga2 is multi-objective: list the metrics to minimize under objective.minimize");
+  resolved_["search"] = {{"strategy", st}, {"queries", settings_.queries}, {"batch", settings_.batch},
+                         {"max_steps", settings_.maxSteps}};
+  for (const char* k : {"evolution", "nsga2", "local", "guided"})
+    if (s.has(k)) resolved_["search"][k] = yamlToJson(s[k].raw());
+  // constraints
+  if (auto cs = root.find("constraints")) {
+    for (const auto& c : cs->items()) {
+      Constraint k;
+      k.metric = parseMetric(c, true);
+      k.max = c.getDouble("max");
+      if (!(k.max > 0.0)) c["max"].fail("max must be > 0");
+      constraints_.push_back(k);
+    }
+    resolved_["constraints"] = yamlToJson(cs->raw());
+  }
+  // report
+  if (auto r = root.find("report")) {
+    r->checkKeys({"accuracy"});
+    report_ = parseAccuracySource((*r)["accuracy"], baseDir, reportName_);
+    resolved_["report"] = yamlToJson(r->raw());
+  }
+  // Strategy options that need the space: build one now so its own checks run before any write.
+  try {
+    (void)makeStrategy();
+  } catch (const ConfigError&) {
+    throw;
+  } catch (const InputError& e) {
+    s.fail(e.what());
+  }
+  if (!constraints_.empty()) checkFeasible(*root.find("constraints"));
+}
+
+void SearchProblem::checkFeasible(const YamlNode& at) const {
+  if (!space_->enumerable()) return;
+  bool any = false;
+  double bestViol = std::numeric_limits<double>::infinity();
+  ArchConfig closest;
+  FreeMetrics closestM;
+  space_->enumerate([&](const ArchConfig& a) {
+    FreeMetrics m = freeMetrics(a);
+    if (m.violation <= 0.0) {
+      any = true;
+      return false;
+    }
+    if (m.violation < bestViol) {
+      bestViol = m.violation;
+      closest = a;
+      closestM = m;
+    }
+    return true;
+  });
+  if (any) return;
+  std::ostringstream msg;
+  msg << "infeasible budget: no architecture of '" << space_->name() << "' meets";
+  for (size_t i = 0; i < constraints_.size(); ++i)
+    msg << (i ? " and " : " ") << constraints_[i].metric.label() << " <= " << constraints_[i].max;
+  msg << "; the closest is ";
+  if (space_->kind() == "nb201")
+    msg << "index " << Nb201Space::index(closest) << " " << Nb201Space::archStr(closest);
+  else
+    msg << closest.canonical();
+  msg << " with";
+  for (size_t i = 0; i < constraints_.size(); ++i)
+    msg << (i ? ", " : " ") << constraints_[i].metric.label() << " = " << closestM.constraintValues[i];
+  at.fail(msg.str());
+}
+
+std::string SearchProblem::configHash() const { return hashHex(fnv1a64(canonicalDump(resolved_))); }
+
+// ------------------------------------------------------------------ evaluation
+
+double SearchProblem::accuracy(const ArchConfig& arch) const { return accuracy_->get(arch); }
+
+std::optional<double> SearchProblem::reportAccuracy(const ArchConfig& arch) const {
+  if (!report_) return std::nullopt;
+  return report_->find(arch);
+}
+
+ArchCost SearchProblem::cost(const ArchConfig& arch) const {
+  uint64_t h = arch.hash();
+  {
+    std::lock_guard<std::mutex> lock(costMutex_);
+    auto it = costCache_.find(h);
+    if (it != costCache_.end()) return it->second;
+  }
+  ArchCost c = space_->cost(arch);
+  std::lock_guard<std::mutex> lock(costMutex_);
+  costCache_[h] = c;
+  return c;
+}
+
+double SearchProblem::metric(const MetricSpec& m, const ArchConfig& arch) const {
+  if (m.metric == "params") return double(cost(arch).params);
+  if (m.metric == "macs") return double(cost(arch).macs);
+  if (m.metric == "peak_memory") return double(cost(arch).peakActivationBytes);
+  const DeviceEntry* d = findDevice(m);
+  if (!d) throw Error("no table entry for " + m.describe());
+  auto v = d->column->find(arch);
+  if (!v)
+    throw Error("no " + m.metric + " for " + (space_->kind() == "nb201" ? "index " + std::to_string(Nb201Space::index(arch)) : arch.hashHex()) +
+                " on device '" + m.device + "' (" + d->tablePath + ")");
+  return *v;
+}
+
+FreeMetrics SearchProblem::freeMetrics(const ArchConfig& arch) const {
+  FreeMetrics f;
+  for (const auto& c : constraints_) {
+    double v = metric(c.metric, arch);
+    f.constraintValues.push_back(v);
+    if (v > c.max) f.violation += v / c.max - 1.0;
+  }
+  for (const auto& m : minimize_) f.costs.push_back(metric(m, arch));
+  return f;
+}
+
+ScreenFn SearchProblem::screen() const {
+  if (constraints_.empty()) return {};
+  return [this](const ArchConfig& a) {
+    double v = 0.0;
+    for (const auto& c : constraints_) {
+      double x = metric(c.metric, a);
+      if (x > c.max) v += x / c.max - 1.0;
+    }
+    return v;
+  };
+}
+
+StrategyContext SearchProblem::strategyContext() const {
+  StrategyContext c;
+  c.space = space_.get();
+  c.seed = seed_;
+  c.screen = screen();
+  c.numCosts = int(minimize_.size());
+  return c;
+}
+
+std::unique_ptr<Strategy> SearchProblem::makeStrategy() const {
+  const auto& s = settings_;
+  if (s.strategy == "random") return makeRandomSearch(strategyContext());
+  if (s.strategy == "evolution") return makeEvolution(strategyContext(), s.evolution);
+  if (s.strategy == "nsga2") return makeNsga2(strategyContext(), s.nsga2);
+  if (s.strategy == "local") return makeLocalSearch(strategyContext(), s.local);
+  return makeGuided(strategyContext(), s.guided);
+}
+
+std::optional<int64_t> SearchProblem::feasibleCount() const {
+  if (!space_->enumerable()) return std::nullopt;
+  int64_t n = 0;
+  space_->enumerate([&](const ArchConfig& a) {
+    if (freeMetrics(a).violation <= 0.0) ++n;
+    return true;
+  });
+  return n;
+}
+
+}  // namespace hwnas

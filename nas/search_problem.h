@@ -1,0 +1,161 @@
+// SearchProblem: a nas-search config (YAML) validated whole and resolved into what a search
+// needs: the space, the accuracy source (counted queries), free metrics (latency tables, costs)
+// for constraints and extra objectives, and the report source. Invariants: load() either throws
+// (ConfigError with file:line:col and key path, IoError for a missing file) or returns a problem
+// whose every table, device and budget has been checked; evaluation is a pure function of the
+// arch, safe to call from several threads.
+#pragma once
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "core/json_util.h"
+#include "core/yaml_util.h"
+#include "nas/strategy.h"
+#include "nas/table.h"
+#include "search_spaces/search_space.h"
+
+namespace hwnas {
+
+// How a table row is found for an arch: NB201 `index`, NB201 `arch_str`, or the arch `hash`.
+enum class TableKey { Index, ArchStr, Hash };
+TableKey parseTableKey(const YamlNode& node);
+const char* tableKeyName(TableKey k);
+std::string tableKeyText(TableKey k, const ArchConfig& arch);
+
+// A numeric column of a table, read for an arch. Thread-safe (read only).
+class TableColumn {
+ public:
+  TableColumn(std::shared_ptr<const CsvTable> table, TableKey key, const std::string& column,
+              const std::string& filterColumn = "", const std::string& filterValue = "");
+  std::optional<double> find(const ArchConfig& arch) const;
+  // Error (exit 1) naming the table, column and key when the row is missing or not a number.
+  double get(const ArchConfig& arch) const;
+  const std::string& column() const { return column_; }
+  const CsvTable& table() const { return idx_.table(); }
+  size_t rows() const { return idx_.size(); }
+
+ private:
+  TableIndex idx_;
+  TableKey key_;
+  std::string column_;
+  int col_;
+};
+
+// A metric of an architecture that costs nothing to look up.
+struct MetricSpec {
+  std::string metric;          // latency | energy | params | macs | peak_memory
+  std::string device;          // latency, energy
+  std::string dtype = "fp32";  // latency, energy
+  int threads = 1;
+  int batch = 1;
+  // The name used in results: latency_pixel3_ms, latency_titanx_b32_ms, energy_pixel3_mj,
+  // params, macs, peak_memory_bytes.
+  std::string label() const;
+  // "latency on pixel3 (fp32, 1 thread, batch 1)"
+  std::string describe() const;
+};
+
+// One device column a latency/energy table provides, with what the table says about it.
+struct DeviceEntry {
+  std::string metric;  // latency | energy
+  std::string device, dtype;
+  int threads = 1, batch = 1;
+  std::shared_ptr<TableColumn> column;
+  std::string tablePath;
+  std::string describe() const;  // "pixel3 (fp32, 1 thread, batch 1; hwnasbench_...csv)"
+};
+
+struct Constraint {
+  MetricSpec metric;
+  double max = 0.0;
+};
+
+struct SearchSettings {
+  std::string strategy;  // random | evolution | nsga2 | local | guided
+  int64_t queries = 0;   // accuracy-query budget
+  int batch = 1;         // proposals per step (fixed: never depends on the thread count)
+  int64_t maxSteps = 0;  // bound on steps (cached and screened proposals cost no query)
+  EvolutionOptions evolution;
+  Nsga2Options nsga2;
+  LocalSearchOptions local;
+  GuidedOptions guided;
+};
+
+// The values of the free metrics of one arch.
+struct FreeMetrics {
+  std::vector<double> constraintValues;  // per constraint
+  std::vector<double> costs;             // per extra objective
+  double violation = 0.0;
+};
+
+class SearchProblem {
+ public:
+  // Parses and validates `configPath` whole (tables loaded, devices and budgets checked).
+  static std::unique_ptr<SearchProblem> load(const std::string& configPath);
+  static std::unique_ptr<SearchProblem> parse(const std::string& yamlText, const std::string& name,
+                                              const std::string& baseDir);
+
+  const SearchSpace& space() const { return *space_; }
+  const SearchSettings& settings() const { return settings_; }
+  uint64_t seed() const { return seed_; }
+  void setSeed(uint64_t s) {
+    seed_ = s;
+    resolved_["seed"] = s;
+  }
+  const std::string& accuracyName() const { return accuracyName_; }  // e.g. valid_acc
+  const std::vector<Constraint>& constraints() const { return constraints_; }
+  const std::vector<MetricSpec>& minimize() const { return minimize_; }
+  bool hasReport() const { return report_ != nullptr; }
+  const std::string& reportName() const { return reportName_; }
+  // The resolved config (paths absolute-free as written, defaults filled) and its hash: an out
+  // dir's run is identified by it.
+  const Json& resolved() const { return resolved_; }
+  std::string configHash() const;
+
+  // Counted query.
+  double accuracy(const ArchConfig& arch) const;
+  // Free lookups (latency tables, costs); not counted.
+  FreeMetrics freeMetrics(const ArchConfig& arch) const;
+  double metric(const MetricSpec& m, const ArchConfig& arch) const;
+  std::optional<double> reportAccuracy(const ArchConfig& arch) const;
+  ScreenFn screen() const;
+  StrategyContext strategyContext() const;
+  std::unique_ptr<Strategy> makeStrategy() const;
+
+  // Enumerable spaces: the number of archs meeting every constraint, and the best of them by
+  // accuracy (no query counted: for reports and benches). nullopt when not enumerable.
+  std::optional<int64_t> feasibleCount() const;
+
+  // What the latency tables provide, for messages and --dry-run.
+  const std::vector<DeviceEntry>& devices() const { return devices_; }
+
+ private:
+  SearchProblem() = default;
+  void parseRoot(const YamlNode& root, const std::string& baseDir);
+  MetricSpec parseMetric(const YamlNode& n, bool allowMax) const;
+  void checkMetric(const MetricSpec& m, const YamlNode& at) const;
+  const DeviceEntry* findDevice(const MetricSpec& m) const;
+  void loadLatencyTables(const YamlNode& lat, const std::string& baseDir);
+  std::shared_ptr<TableColumn> parseAccuracySource(const YamlNode& n, const std::string& baseDir, std::string& name);
+  void checkFeasible(const YamlNode& at) const;
+  ArchCost cost(const ArchConfig& arch) const;
+
+  std::unique_ptr<SearchSpace> space_;
+  SearchSettings settings_;
+  uint64_t seed_ = 0;
+  std::string accuracyName_, reportName_;
+  std::shared_ptr<TableColumn> accuracy_, report_;
+  std::vector<Constraint> constraints_;
+  std::vector<MetricSpec> minimize_;
+  std::vector<DeviceEntry> devices_;
+  TableCache tables_;
+  Json resolved_;
+  mutable std::mutex costMutex_;
+  mutable std::map<uint64_t, ArchCost> costCache_;
+};
+
+}  // namespace hwnas

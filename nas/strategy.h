@@ -1,0 +1,178 @@
+// Strategy: a search algorithm as an ask/tell loop over ArchConfigs. ask(n) proposes up to n
+// architectures, tell() receives their evaluations in ask order; saveState()/loadState() make
+// the strategy resumable exactly. Invariants: a strategy draws randomness only from
+// Rng(seed).split(k) for its k-th ask call, so (seed, sequence of tells) fixes every proposal;
+// loadState(saveState()) continues with the same proposals as the uninterrupted object.
+#pragma once
+#include <cmath>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "core/json_util.h"
+#include "core/rng.h"
+#include "search_spaces/search_space.h"
+
+namespace hwnas {
+
+// What the engine learned about one proposed architecture.
+struct Evaluation {
+  ArchConfig arch;
+  // true when the accuracy was looked up (a counted query or a cached one); false when a free
+  // constraint (latency, params, ...) ruled the arch out before any accuracy query.
+  bool queried = false;
+  double accuracy = NAN;      // the maximized objective (e.g. valid_acc in %); NaN unless queried
+  std::vector<double> costs;  // the extra minimized objectives, in config order (always known)
+  double violation = 0.0;     // sum over constraints of max(0, value / max - 1); 0 = feasible
+
+  bool feasible() const { return violation <= 0.0; }
+  // Minimized objective vector: {-accuracy, costs...}.
+  std::vector<double> objectives() const;
+};
+
+// Feasibility first (Deb): feasible beats infeasible, less violation beats more, then higher
+// accuracy. Strict: false for ties.
+bool betterSingle(const Evaluation& a, const Evaluation& b);
+// Constraint domination on objectives(): feasible dominates infeasible; between infeasible,
+// less violation dominates; between feasible, Pareto dominance (<= everywhere, < somewhere).
+bool constraintDominates(const Evaluation& a, const Evaluation& b);
+
+// Non-dominated sorting by constraintDominates: fronts of indices into `pop`, front 0 first,
+// each front in ascending index order.
+std::vector<std::vector<int>> nonDominatedSort(const std::vector<Evaluation>& pop);
+// Crowding distance of each member of `front` (indices into pop) on objectives(); boundary
+// points get +inf. Infeasible members use violation as their single objective.
+std::vector<double> crowdingDistance(const std::vector<Evaluation>& pop, const std::vector<int>& front);
+
+// Free screening: the constraint violation computed from free metrics only (latency tables,
+// costs), before any accuracy query; 0 = feasible. Strategies use it to redraw infeasible
+// proposals. An empty function means "no free constraints".
+using ScreenFn = std::function<double(const ArchConfig&)>;
+
+struct StrategyContext {
+  const SearchSpace* space = nullptr;
+  uint64_t seed = 0;
+  ScreenFn screen;
+  int numCosts = 0;  // length of Evaluation::costs
+};
+
+class Strategy {
+ public:
+  virtual ~Strategy() = default;
+  virtual std::string name() const = 0;
+  // Up to n proposals (n >= 1); may return fewer only when the space is exhausted.
+  virtual std::vector<ArchConfig> ask(int n) = 0;
+  // Evaluations of the last ask, in ask order (same length).
+  virtual void tell(const std::vector<Evaluation>& results) = 0;
+  // The strategy's generation (NSGA-II, evolution cycle) or step, for the results store.
+  virtual int generation() const { return asks_; }
+  virtual Json saveState() const = 0;
+  virtual void loadState(const Json& state) = 0;
+
+ protected:
+  explicit Strategy(StrategyContext ctx) : ctx_(std::move(ctx)) {}
+  // The generator for the next ask: Rng(seed).split(asks_++).
+  Rng nextRng() { return Rng(ctx_.seed).split(uint64_t(asks_++)); }
+  double screen(const ArchConfig& a) const { return ctx_.screen ? ctx_.screen(a) : 0.0; }
+  // A random architecture that passes the screen and is not in `seen` when one is found within
+  // `tries` draws; otherwise the least-violating unseen draw (or the last draw).
+  template <class SeenFn>
+  ArchConfig sampleFresh(Rng& rng, const SeenFn& seen, int tries = 200) const;
+  // A mutation of `parent` that differs from it, passes the screen and is unseen, within tries.
+  template <class SeenFn>
+  ArchConfig mutateFresh(const ArchConfig& parent, double prob, Rng& rng, const SeenFn& seen, int tries = 200) const;
+  double mutationProb(const ArchConfig& a, double configured) const;
+
+  StrategyContext ctx_;
+  int asks_ = 0;
+};
+
+// Json <-> Evaluation (accuracy NaN is stored as null).
+Json evaluationToJson(const Evaluation& e);
+Evaluation evaluationFromJson(const Json& j);
+
+// The number of scalar decisions in an arch (leaves of its JSON): NB201 has 6.
+int numDecisions(const ArchConfig& a);
+
+template <class SeenFn>
+ArchConfig Strategy::sampleFresh(Rng& rng, const SeenFn& seen, int tries) const {
+  ArchConfig best;
+  double bestViol = INFINITY;
+  bool have = false;
+  for (int t = 0; t < tries; ++t) {
+    ArchConfig a = ctx_.space->sample(rng);
+    if (seen(a)) {
+      if (!have) best = a;
+      continue;
+    }
+    double v = screen(a);
+    if (v <= 0.0) return a;
+    if (v < bestViol) {
+      bestViol = v;
+      best = a;
+      have = true;
+    }
+  }
+  return best;
+}
+
+template <class SeenFn>
+ArchConfig Strategy::mutateFresh(const ArchConfig& parent, double prob, Rng& rng, const SeenFn& seen, int tries) const {
+  ArchConfig best = parent;
+  double bestViol = INFINITY;
+  bool have = false;
+  for (int t = 0; t < tries; ++t) {
+    ArchConfig a = ctx_.space->mutate(parent, prob, rng);
+    if (a == parent) continue;
+    if (seen(a)) {
+      if (!have) best = a;
+      continue;
+    }
+    double v = screen(a);
+    if (v <= 0.0) return a;
+    if (v < bestViol) {
+      bestViol = v;
+      best = a;
+      have = true;
+    }
+  }
+  return best;
+}
+
+// --- the strategies ---
+
+struct RandomSearchOptions {};
+struct EvolutionOptions {
+  int population = 20;
+  int sampleSize = 5;          // tournament size
+  double mutationProb = 0.0;   // per decision; 0 = 1 / number of decisions
+};
+struct Nsga2Options {
+  int population = 50;
+  double crossoverProb = 0.5;
+  double mutationProb = 0.0;
+};
+struct LocalSearchOptions {
+  double mutationProb = 0.0;   // for spaces without exact neighbourhoods
+  int neighbours = 0;          // 0 = the full one-edit neighbourhood (NB201) or 4 x decisions
+};
+struct GuidedOptions {
+  int initial = 10;            // random (feasible) archs before the predictor is used
+  int parents = 10;            // top archs mutated into candidates
+  int candidates = 200;        // mutated candidates per ask
+  int randomCandidates = 0;    // plus uniform random candidates per ask
+  double mutationProb = 0.0;
+  std::string acquisition = "its";  // its | ucb | ei
+  double ucbBeta = 1.0;
+  std::string encoding = "onehot";  // an encoder from predictors/
+  Json predictor;              // a makePredictor spec; default: 5-member XGBoost ensemble
+};
+
+std::unique_ptr<Strategy> makeRandomSearch(StrategyContext ctx, const RandomSearchOptions& o = {});
+std::unique_ptr<Strategy> makeEvolution(StrategyContext ctx, const EvolutionOptions& o);
+std::unique_ptr<Strategy> makeNsga2(StrategyContext ctx, const Nsga2Options& o);
+std::unique_ptr<Strategy> makeLocalSearch(StrategyContext ctx, const LocalSearchOptions& o);
+std::unique_ptr<Strategy> makeGuided(StrategyContext ctx, const GuidedOptions& o);
+
+}  // namespace hwnas

@@ -1,0 +1,187 @@
+// nas-search: the search job. Table mode (this issue): the accuracy and latency come from
+// benchmark tables (configs/benchmarks/*.yaml); results go to DIR/search.db and
+// best_arch.json, pareto.{json,csv,svg}. Flags in, hwnas_nas calls, files out.
+#include <tbb/global_control.h>
+
+#include <boost/program_options.hpp>
+#include <cmath>
+#include <filesystem>
+#include <iostream>
+#include <memory>
+#include <string>
+
+#include "core/error.h"
+#include "core/fs_util.h"
+#include "core/json_util.h"
+#include "core/log.h"
+#include "nas/results_store.h"
+#include "nas/search_engine.h"
+#include "nas/search_problem.h"
+#include "nas/search_report.h"
+
+namespace po = boost::program_options;
+namespace fs = std::filesystem;
+using namespace hwnas;
+
+static const char* kExamples = R"(Examples:
+  nas-search --config configs/benchmarks/nb201_cifar10_rea.yaml --out runs/rea
+  nas-search --config configs/benchmarks/nb201_pixel3_guided.yaml --out runs/pixel3 --seed 3
+  nas-search --config configs/benchmarks/nb201_raspi4_fpga_nsga2.yaml --out runs/front --threads 2
+  nas-search --config configs/benchmarks/nb201_cifar10_rea.yaml --out runs/rea --resume   # after a crash
+  nas-search --config configs/benchmarks/nb201_pixel3_guided.yaml --dry-run
+
+Outputs in --out: search.db (SQLite: runs, queries, steps), best_arch.json, pareto.json,
+pareto.csv, pareto.svg. Relative paths in the config are relative to the config file.
+An out dir that holds a run is refused unless --resume (same config) or --force (start over).
+Exit codes: 0 ok, 1 runtime failure, 2 bad input (config errors name file:line:col and key).
+)";
+
+namespace {
+
+void removeRun(const std::string& dir) {
+  for (const char* f : {"search.db", "search.db-wal", "search.db-shm", "best_arch.json", "pareto.json", "pareto.csv", "pareto.svg"})
+    fs::remove(fs::path(dir) / f);
+}
+
+int run(int argc, char** argv) {
+  Logger::instance().setProgramName("nas-search");
+  std::string config, out;
+  int threads = 0, stepDelayMs = 0;
+  int64_t seed = -1;
+  po::options_description desc(
+      "nas-search: hardware-aware architecture search\n\nUsage: nas-search --config X.yaml --out DIR [options]\n\nOptions");
+  // clang-format off
+  desc.add_options()
+    ("help,h", "show this help")
+    ("config", po::value(&config), "search config YAML (configs/benchmarks/*.yaml)")
+    ("out", po::value(&out), "output directory")
+    ("resume", "continue the run in --out from its last committed step")
+    ("force", "replace a run already in --out")
+    ("dry-run", "validate the config, print the resolved config and plan, write nothing")
+    ("seed", po::value(&seed), "override the config's seed")
+    ("threads", po::value(&threads)->default_value(0), "worker threads (0: all cores); results do not depend on it")
+    ("quiet", "no progress bar or info messages");
+  // clang-format on
+  po::options_description hidden;
+  hidden.add_options()("step-delay-ms", po::value(&stepDelayMs)->default_value(0), "test hook: sleep after each step");
+  po::options_description all;
+  all.add(desc).add(hidden);
+  po::variables_map vm;
+  try {
+    po::store(po::command_line_parser(argc, argv).options(all).run(), vm);
+    po::notify(vm);
+  } catch (const po::error& e) {
+    throw InputError(std::string(e.what()) + " (see nas-search --help)");
+  }
+  if (vm.count("help")) {
+    std::cout << desc << "\n" << kExamples;
+    return 0;
+  }
+  const bool quiet = vm.count("quiet") > 0, dryRun = vm.count("dry-run") > 0, resume = vm.count("resume") > 0,
+             force = vm.count("force") > 0;
+  Logger::instance().setQuiet(quiet);
+  if (config.empty()) throw InputError("--config is required (see nas-search --help)");
+  if (out.empty() && !dryRun) throw InputError("--out is required (see nas-search --help)");
+  if (resume && force) throw InputError("--resume and --force contradict each other");
+  if (threads < 0) throw InputError("--threads must be >= 0");
+  std::unique_ptr<tbb::global_control> tc;
+  if (threads > 0) tc = std::make_unique<tbb::global_control>(tbb::global_control::max_allowed_parallelism, size_t(threads));
+
+  // The whole config is validated before anything is written.
+  auto problem = SearchProblem::load(config);
+  if (seed >= 0) problem->setSeed(uint64_t(seed));
+  const Json resolved = problem->resolved();
+  const std::string hash = problem->configHash();
+  if (dryRun) {
+    Json plan;
+    plan["config"] = resolved;
+    plan["config_hash"] = hash;
+    plan["space_id"] = problem->space().spaceId();
+    plan["space_cardinality"] = problem->space().cardinality();
+    if (auto n = problem->feasibleCount()) plan["feasible_archs"] = *n;
+    Json devs = Json::array();
+    for (const auto& d : problem->devices()) devs.push_back(d.metric + ": " + d.describe());
+    plan["table_devices"] = devs;
+    plan["stages"] = {"search (table accuracy, free table latency)", "report (best_arch.json, pareto.json/csv/svg)"};
+    std::cout << plan.dump(2) << std::endl;
+    return 0;
+  }
+  const std::string dbPath = (fs::path(out) / "search.db").string();
+  if (fileExists(dbPath)) {
+    std::optional<RunInfo> info;
+    {
+      ResultsStore existing(dbPath);
+      info = existing.run();
+    }
+    if (info && !force) {
+      if (info->configHash != hash)
+        throw InputError(out + " holds a run of another config (config hash " + info->configHash + ", this one " + hash +
+                         "); choose another --out or pass --force to replace it");
+      if (!resume)
+        throw InputError(out + " already holds this run (" + info->status + "); pass --resume to continue it or --force to start over");
+    }
+    if (force) removeRun(out);
+  } else if (resume) {
+    logInfo("no run in ", out, " to resume; starting a new one");
+  }
+  fs::create_directories(out);
+  ResultsStore store(dbPath);
+  bool resuming = false;
+  if (auto info = store.run(); info && resume) {
+    resuming = true;
+  } else {
+    RunInfo ri;
+    ri.configHash = hash;
+    ri.config = resolved;
+    ri.spaceId = problem->space().spaceId();
+    ri.strategy = problem->settings().strategy;
+    ri.seed = problem->seed();
+    ri.budget = problem->settings().queries;
+    store.startRun(ri);
+  }
+  SearchEngine engine(*problem, &store);
+  SearchRunOptions opt;
+  opt.resume = resuming;
+  opt.stepDelayMs = stepDelayMs;
+  Progress bar("search", problem->settings().queries, quiet);
+  opt.onStep = [&](int64_t q, int64_t, double best) {
+    bar.update(q, std::isnan(best) ? std::string("no feasible arch yet") : "best " + problem->accuracyName() + " " + std::to_string(best));
+  };
+  SearchOutcome o = engine.run(opt);
+  bar.finish();
+  writeSearchOutputs(out, *problem, o);
+  store.setStatus("done");
+  Json best = bestArchJson(*problem, o);
+  if (!quiet) {
+    std::cerr << "nas-search: " << o.queries << " queries, " << o.proposals << " proposals in " << o.steps << " steps"
+              << (o.resumed ? " (resumed)" : "") << "\n";
+    if (o.best) {
+      std::cerr << "nas-search: best " << best["hash"].get<std::string>();
+      if (best.contains("index")) std::cerr << " (index " << best["index"] << ")";
+      for (auto it = best["metrics"].begin(); it != best["metrics"].end(); ++it) std::cerr << " " << it.key() << " " << it.value();
+      if (best.contains("report"))
+        for (auto it = best["report"].begin(); it != best["report"].end(); ++it) std::cerr << " " << it.key() << " " << it.value();
+      std::cerr << "\n";
+    }
+    std::cerr << "nas-search: results in " << out << "/\n";
+  }
+  if (!o.best) {
+    std::cerr << "nas-search: no feasible architecture was found within the budget" << std::endl;
+    return 1;
+  }
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  try {
+    return run(argc, argv);
+  } catch (const Error& e) {
+    std::cerr << "nas-search: " << e.what() << std::endl;
+    return e.exitCode();
+  } catch (const std::exception& e) {
+    std::cerr << "nas-search: " << e.what() << std::endl;
+    return 1;
+  }
+}
