@@ -383,6 +383,63 @@ Json MbconvSpace::buildArch(const Chooser& choose) const {
   return a;
 }
 
+std::vector<DecisionSlot> MbconvSpace::decisionSlots() const {
+  std::vector<DecisionSlot> slots;
+  auto add = [&](std::string path, std::vector<Json> choices) {
+    if (choices.size() > 1) slots.push_back({std::move(path), std::move(choices)});
+  };
+  add("resolution", intJson(resolution_));
+  add("width", intJson(width_));
+  for (int si = 0; si < (int)stages_.size(); ++si) {
+    const MbconvStage& s = stages_[si];
+    const std::string sp = indexKeyPath("stages", si);
+    add(joinKeyPath(sp, "depth"), intJson(s.depth));
+    add(joinKeyPath(sp, "out"), intJson(s.out));
+    for (int d = 0; d < kMicroDims; ++d)
+      if (s.shared[d]) add(joinKeyPath(sp, kDimNames[d]), s.micro[d]);
+    if (!stageHasBlocks(si)) continue;
+    for (int i = 0; i < s.blocks; ++i) {
+      const std::string bp = indexKeyPath(joinKeyPath(sp, "blocks"), i);
+      for (MicroDim d : blockDims(si, i)) add(joinKeyPath(bp, kDimNames[int(d)]), blockChoices(si, d, i));
+    }
+  }
+  return slots;
+}
+
+std::vector<int> MbconvSpace::decisionIndices(const ArchConfig& arch) const {
+  validate(arch);
+  const Json& a = arch.json();
+  std::vector<int> idx;
+  auto pick = [&](const Json& value, const std::vector<Json>& choices) {
+    if (choices.size() < 2) return;
+    const auto it = std::find(choices.begin(), choices.end(), value);
+    idx.push_back(int(it - choices.begin()));  // validate() guarantees it is there
+  };
+  if (resolution_.size() > 1) pick(a["resolution"], intJson(resolution_));
+  if (width_.size() > 1) pick(a["width"], intJson(width_));
+  for (int si = 0; si < (int)stages_.size(); ++si) {
+    const MbconvStage& s = stages_[si];
+    const Json& o = a["stages"][si];
+    int depth = s.depth.front();
+    if (s.depth.size() > 1) {
+      pick(o["depth"], intJson(s.depth));
+      depth = o["depth"].get<int>();
+    }
+    if (s.out.size() > 1) pick(o["out"], intJson(s.out));
+    for (int d = 0; d < kMicroDims; ++d)
+      if (s.shared[d] && s.micro[d].size() > 1) pick(o[kDimNames[d]], s.micro[d]);
+    if (!stageHasBlocks(si)) continue;
+    for (int i = 0; i < s.blocks; ++i)
+      for (MicroDim d : blockDims(si, i)) {
+        if (i < depth)
+          pick(o["blocks"][i][kDimNames[int(d)]], blockChoices(si, d, i));
+        else if (blockChoices(si, d, i).size() > 1)
+          idx.push_back(-1);  // the block is left out by the chosen depth
+      }
+  }
+  return idx;
+}
+
 void MbconvSpace::validate(const ArchConfig& arch) const {
   const Json& a = arch.json();
   std::vector<std::string> rootKeys;

@@ -84,6 +84,10 @@ class MbconvSpace : public SearchSpace {
   void enumerate(const std::function<bool(const ArchConfig&)>& fn) const override;
   ArchConfig largest() const override;
   ArchConfig smallest() const override;
+  // In the order buildArch draws them: resolution, width, then per stage depth, out, the
+  // shared micro dims, and per block (all `blocks` of the stage, not only `depth`) its dims.
+  std::vector<DecisionSlot> decisionSlots() const override;
+  std::vector<int> decisionIndices(const ArchConfig& arch) const override;
   Graph toGraph(const ArchConfig& arch) const override;
 
   // The standalone network of `arch` (validated first): skip blocks are left out, elastic depth

@@ -318,6 +318,33 @@ ArchConfig Nb201Space::fromArchStr(const std::string& s) {
   return fromEdges(e);
 }
 
+std::vector<DecisionSlot> Nb201Space::decisionSlots() const {
+  std::vector<DecisionSlot> slots;
+  for (int e = 0; e < kEdges; ++e) {
+    DecisionSlot d;
+    d.path = "edges[" + std::to_string(e) + "]";
+    for (int o = 0; o < kOps; ++o) d.choices.push_back(o);
+    slots.push_back(std::move(d));
+  }
+  return slots;
+}
+
+std::vector<int> Nb201Space::decisionIndices(const ArchConfig& arch) const {
+  validate(arch);
+  const Edges e = edges(arch);
+  return std::vector<int>(e.begin(), e.end());
+}
+
+std::optional<CellTopology> Nb201Space::cellTopology() const {
+  CellTopology t;
+  t.nodes = 4;
+  t.edges = {{0, 1}, {0, 2}, {1, 2}, {0, 3}, {1, 3}, {2, 3}};  // arch_str order
+  t.edgeSlot = {0, 1, 2, 3, 4, 5};
+  t.ops = opNames();
+  t.noneOp = 0;
+  return t;
+}
+
 int Nb201Space::index(const ArchConfig& arch) { return tables().indexOfCode[lexCode(edges(arch))]; }
 
 ArchConfig Nb201Space::fromIndex(int index) {

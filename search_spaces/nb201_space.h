@@ -60,6 +60,11 @@ class Nb201Space : public SearchSpace {
   // input, which has the same shape, so MACs and params are exact.
   Graph toGraph(const ArchConfig& arch) const override;
 
+  // Slots "edges[0]".."edges[5]" with the op names' indices as choices; the cell of 4 nodes.
+  std::vector<DecisionSlot> decisionSlots() const override;
+  std::vector<int> decisionIndices(const ArchConfig& arch) const override;
+  std::optional<CellTopology> cellTopology() const override;
+
   static Edges edges(const ArchConfig& arch);  // InputError unless {"edges": [6 ids]}
   static ArchConfig fromEdges(const Edges& e);
   static std::string archStr(const ArchConfig& arch);

@@ -34,6 +34,16 @@ ArchCost graphCost(const Graph& g) {
 
 ArchCost SearchSpace::cost(const ArchConfig& arch) const { return graphCost(toGraph(arch)); }
 
+std::vector<DecisionSlot> SearchSpace::decisionSlots() const {
+  throw InputError("search space '" + name() + "' (kind " + kind() +
+                   ") does not list its decisions; encoders need decisionSlots()");
+}
+
+std::vector<int> SearchSpace::decisionIndices(const ArchConfig& arch) const {
+  throw InputError("search space '" + name() + "' (kind " + kind() +
+                   ") does not list its decisions; encoders need decisionIndices()");
+}
+
 namespace {
 
 std::unique_ptr<SearchSpace> fromRoot(const YamlNode& root) {

@@ -6,7 +6,10 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "core/graph.h"
 #include "core/json_util.h"
@@ -20,6 +23,23 @@ struct ArchCost {
   int64_t params = 0;
   int64_t macs = 0;
   int64_t peakActivationBytes = 0;
+};
+
+// One enumerable decision of a space: where it sits in an ArchConfig and what it can take.
+struct DecisionSlot {
+  std::string path;           // key path in the ArchConfig, e.g. "edges[3]", "stages[1].blocks[2].kernel"
+  std::vector<Json> choices;  // in the space's order; at least two
+};
+
+// The DAG of a cell space, for graph encodings. Node 0 is the cell input, node nodes-1 its
+// output; edge i goes from edges[i].first to edges[i].second (first < second) and its op is
+// the choice of decision slot edgeSlot[i], an index into ops.
+struct CellTopology {
+  int nodes = 0;
+  std::vector<std::pair<int, int>> edges;
+  std::vector<int> edgeSlot;
+  std::vector<std::string> ops;
+  int noneOp = -1;  // the op that removes its edge (a zero), or -1
 };
 
 class SearchSpace {
@@ -65,6 +85,16 @@ class SearchSpace {
   // for the built-in spaces; for string choices "largest" means the last one listed).
   virtual ArchConfig largest() const = 0;
   virtual ArchConfig smallest() const = 0;
+
+  // Every decision any architecture of the space can take, in a fixed order (decisions with a
+  // single choice are left out). A decision only some archs take (a block beyond the chosen
+  // depth) is listed too. The default throws InputError: the space does not list its decisions.
+  virtual std::vector<DecisionSlot> decisionSlots() const;
+  // Per slot of decisionSlots(): the index of arch's choice, or -1 where arch does not take
+  // that decision. Validates first.
+  virtual std::vector<int> decisionIndices(const ArchConfig& arch) const;
+  // The cell DAG for cell spaces (NB201); nullopt for the others (the default).
+  virtual std::optional<CellTopology> cellTopology() const { return std::nullopt; }
 
   // The network of `arch` as a Graph at batch 1 (validates first).
   virtual Graph toGraph(const ArchConfig& arch) const = 0;
