@@ -401,7 +401,10 @@ void SearchProblem::parseRoot(const YamlNode& root, const std::string& baseDir) 
   } catch (const InputError& e) {
     s.fail(e.what());
   }
-  if (!constraints_.empty()) checkFeasible(*root.find("constraints"));
+  if (!constraints_.empty()) {
+    YamlNode cs = *root.find("constraints");
+    checkFeasible(constraints_.size() == 1 ? cs[size_t(0)]["max"] : cs);
+  }
 }
 
 void SearchProblem::checkFeasible(const YamlNode& at) const {

@@ -1,0 +1,242 @@
+// Strategies on known answers: non-dominated sorting and crowding on hand-made points (with
+// constraint domination), REA/local search/NSGA-II finding the optimum of a synthetic NB201
+// objective, and exact continuation after saveState/loadState for every strategy.
+#include <gtest/gtest.h>
+
+#include <tbb/global_control.h>
+
+#include <cmath>
+#include <sstream>
+
+#include "core/fs_util.h"
+#include "nas/search_engine.h"
+#include "nas/search_problem.h"
+#include "nas/strategy.h"
+#include "search_spaces/nb201_space.h"
+
+using namespace hwnas;
+
+namespace {
+
+const std::string kSrc = HWNAS_SOURCE_DIR;
+
+Evaluation ev(double acc, std::vector<double> costs, double viol = 0.0, bool queried = true) {
+  Evaluation e;
+  e.arch = Nb201Space::fromIndex(0);
+  e.queried = queried;
+  e.accuracy = queried ? acc : NAN;
+  e.costs = std::move(costs);
+  e.violation = viol;
+  return e;
+}
+
+// A synthetic table over all 15,625 NB201 archs: score = 10 * (#nor_conv_3x3 edges) +
+// (#nor_conv_1x1 edges) + index / 1e6, so the unique optimum is all-3x3 (6 x 3x3 = 60.x).
+// cost = #conv edges (any kind) as a latency column.
+struct Synthetic {
+  TempDir dir;
+  std::string csv;
+  int optimum = Nb201Space::index(Nb201Space::fromEdges({3, 3, 3, 3, 3, 3}));
+  Synthetic() {
+    std::ostringstream s;
+    s << "index,score,toy_latency_ms\n";
+    s.precision(17);
+    for (int i = 0; i < Nb201Space::kArchs; ++i) {
+      auto e = Nb201Space::edges(Nb201Space::fromIndex(i));
+      int c3 = 0, c1 = 0;
+      for (int op : e) c3 += op == 3, c1 += op == 2;
+      s << i << "," << 10.0 * c3 + c1 + i / 1e6 << "," << (c3 + c1) << "\n";
+    }
+    csv = dir.file("toy.csv");
+    writeFileAtomic(csv, s.str());
+  }
+  std::unique_ptr<SearchProblem> problem(const std::string& search, const std::string& extra = "") const {
+    std::string y = "space: " + kSrc + "/configs/spaces/nb201.yaml\nseed: 1\nobjective:\n  accuracy: {source: table, path: " +
+                    csv + ", column: score, key: index}\n" + extra + "search:\n" + search;
+    return SearchProblem::parse(y, "<toy>", "");
+  }
+};
+
+const Synthetic& toy() {
+  static Synthetic s;
+  return s;
+}
+
+}  // namespace
+
+TEST(NonDominatedSort, HandMadePointsWithConstraintDomination) {
+  // objectives(): {-acc, cost}. Feasible points: A(90,5) B(92,7) C(89,6) D(92,5) E(85,1).
+  // D dominates A, B, C; E is on the first front (cheapest). Infeasible: F(99,1, viol 0.1),
+  // G(99,1, viol 0.5): every feasible point dominates them, F dominates G.
+  std::vector<Evaluation> pop = {ev(90, {5}), ev(92, {7}), ev(89, {6}), ev(92, {5}), ev(85, {1}),
+                                 ev(99, {1}, 0.1, false), ev(99, {1}, 0.5, false)};
+  auto fronts = nonDominatedSort(pop);
+  ASSERT_EQ(fronts.size(), 5u);
+  EXPECT_EQ(fronts[0], (std::vector<int>{3, 4}));
+  EXPECT_EQ(fronts[1], (std::vector<int>{0, 1}));  // A(90,5) and B(92,7) are mutually non-dominated
+  EXPECT_EQ(fronts[2], (std::vector<int>{2}));     // C(89,6) is dominated by A
+  EXPECT_EQ(fronts[3], (std::vector<int>{5}));
+  EXPECT_EQ(fronts[4], (std::vector<int>{6}));
+  EXPECT_TRUE(constraintDominates(pop[3], pop[0]));
+  EXPECT_FALSE(constraintDominates(pop[0], pop[1]));
+  EXPECT_TRUE(constraintDominates(pop[2], pop[5]));  // feasible beats infeasible whatever the objectives
+  EXPECT_TRUE(constraintDominates(pop[5], pop[6]));  // less violation
+  EXPECT_TRUE(betterSingle(pop[1], pop[0]));
+  EXPECT_TRUE(betterSingle(pop[4], pop[5]));
+}
+
+TEST(NonDominatedSort, CrowdingDistance) {
+  // Three points on one front (acc, cost): (90,1) (91,2) (93,4): boundaries get inf; the middle
+  // gets (93-90)/(93-90) + (4-1)/(4-1) = 2.
+  std::vector<Evaluation> pop = {ev(90, {1}), ev(91, {2}), ev(93, {4})};
+  auto fronts = nonDominatedSort(pop);
+  ASSERT_EQ(fronts.size(), 1u);
+  auto d = crowdingDistance(pop, fronts[0]);
+  EXPECT_TRUE(std::isinf(d[0]));
+  EXPECT_DOUBLE_EQ(d[1], 2.0);
+  EXPECT_TRUE(std::isinf(d[2]));
+}
+
+TEST(Strategies, EvolutionFindsTheSyntheticOptimum) {
+  auto p = toy().problem("  strategy: evolution\n  queries: 1000\n  evolution: {population: 20, sample_size: 5}\n");
+  for (uint64_t seed : {1, 2, 3}) {
+    p->setSeed(seed);
+    SearchOutcome o = SearchEngine(*p, nullptr).run();
+    ASSERT_TRUE(o.best);
+    EXPECT_EQ(o.queries, 1000);
+    EXPECT_EQ(Nb201Space::index(o.rows[*o.best].arch), toy().optimum) << "seed " << seed;
+  }
+}
+
+TEST(Strategies, LocalSearchClimbsToTheOptimum) {
+  // The synthetic score is increasing in every edge's move to 3x3: hill climbing must reach it.
+  auto p = toy().problem("  strategy: local\n  queries: 200\n");
+  SearchOutcome o = SearchEngine(*p, nullptr).run();
+  ASSERT_TRUE(o.best);
+  EXPECT_EQ(Nb201Space::index(o.rows[*o.best].arch), toy().optimum);
+}
+
+TEST(Strategies, RandomSearchNeverRepeatsAndCountsQueries) {
+  auto p = toy().problem("  strategy: random\n  queries: 500\n  batch: 10\n");
+  SearchOutcome o = SearchEngine(*p, nullptr).run();
+  EXPECT_EQ(o.queries, 500);
+  std::set<std::string> h;
+  for (const auto& r : o.rows) h.insert(r.hash);
+  EXPECT_EQ(h.size(), o.rows.size());
+  // The best of 500 random draws is what the table says for it.
+  const auto& b = o.rows[*o.best];
+  for (const auto& r : o.rows) EXPECT_LE(r.accuracy, b.accuracy);
+}
+
+TEST(Strategies, Nsga2FrontHoldsBothExtremes) {
+  // Maximize score, minimize toy latency (#conv edges): the all-3x3 arch (score 60.x, cost 6)
+  // and a cost-0 arch are both Pareto-optimal; NSGA-II with 600 queries finds the ends.
+  std::string lat = "latency:\n  tables: [" + toy().csv + "]\n";
+  auto p = SearchProblem::parse("space: " + kSrc + "/configs/spaces/nb201.yaml\nseed: 4\nobjective:\n  accuracy: {path: " +
+                                    toy().csv + ", column: score}\n  minimize: [{metric: latency, device: toy}]\n" + lat +
+                                    "search: {strategy: nsga2, queries: 600, nsga2: {population: 40}}\n",
+                                "<toy>", "");
+  SearchOutcome o = SearchEngine(*p, nullptr).run();
+  bool top = false, cheap = false;
+  for (const auto& r : o.rows) {
+    if (Nb201Space::index(r.arch) == toy().optimum) top = true;
+    if (r.metrics.at("latency_toy_ms").get<double>() == 0.0) cheap = true;
+  }
+  EXPECT_TRUE(top);
+  EXPECT_TRUE(cheap);
+}
+
+TEST(Strategies, SaveLoadGivesTheSameContinuation) {
+  std::vector<std::string> searches = {
+      "  strategy: random\n  queries: 60\n  batch: 4\n",
+      "  strategy: evolution\n  queries: 60\n  batch: 3\n  evolution: {population: 10, sample_size: 3}\n",
+      "  strategy: nsga2\n  queries: 60\n  nsga2: {population: 8}\n",
+      "  strategy: local\n  queries: 60\n  batch: 5\n",
+      "  strategy: guided\n  queries: 40\n  batch: 4\n  guided: {initial: 8, candidates: 40, predictor: {kind: ensemble, members: 3, member: {kind: ridge}}}\n",
+  };
+  for (const auto& s : searches) {
+    std::string extra;
+    if (s.find("nsga2") != std::string::npos)
+      extra = "latency:\n  tables: [" + toy().csv + "]\n";
+    std::unique_ptr<SearchProblem> p;
+    if (s.find("nsga2") == std::string::npos)
+      p = toy().problem(s);
+    else
+      p = SearchProblem::parse("space: " + kSrc + "/configs/spaces/nb201.yaml\nseed: 1\nobjective:\n  accuracy: {path: " +
+                                   toy().csv + ", column: score}\n  minimize: [{metric: latency, device: toy}]\n" + extra +
+                                   "search:\n" + s,
+                               "<toy>", "");
+    // Drive the strategy by hand: 6 ask/tell rounds, snapshot, then 6 more on the original and
+    // on a fresh strategy restored from the snapshot.
+    auto a = p->makeStrategy();
+    auto tellAll = [&](Strategy& st, const std::vector<ArchConfig>& asked) {
+      std::vector<Evaluation> r;
+      for (const auto& x : asked) {
+        FreeMetrics fm = p->freeMetrics(x);
+        Evaluation e;
+        e.arch = x;
+        e.queried = true;
+        e.accuracy = p->accuracy(x);
+        e.costs = fm.costs;
+        r.push_back(e);
+      }
+      st.tell(r);
+    };
+    for (int i = 0; i < 6; ++i) tellAll(*a, a->ask(4));
+    Json snap = a->saveState();
+    auto b = p->makeStrategy();
+    b->loadState(parseJson(snap.dump()));
+    for (int i = 0; i < 6; ++i) {
+      auto xa = a->ask(4), xb = b->ask(4);
+      ASSERT_EQ(xa.size(), xb.size()) << a->name();
+      for (size_t k = 0; k < xa.size(); ++k) EXPECT_EQ(xa[k].canonical(), xb[k].canonical()) << a->name() << " round " << i;
+      tellAll(*a, xa);
+      tellAll(*b, xb);
+    }
+    EXPECT_EQ(a->saveState().dump(), b->saveState().dump()) << a->name();
+  }
+}
+
+TEST(Engine, SameQueriesAtOneAndTwoThreads) {
+  for (const std::string s : {"  strategy: evolution\n  queries: 120\n  batch: 8\n",
+                              "  strategy: guided\n  queries: 40\n  batch: 4\n  guided: {initial: 8, candidates: 60, "
+                              "predictor: {kind: ensemble, members: 3, member: {kind: xgboost, rounds: 20, nthread: 1}}}\n"}) {
+    auto p = toy().problem(s);
+    std::vector<std::string> seq[2];
+    for (int t : {1, 2}) {
+      tbb::global_control gc(tbb::global_control::max_allowed_parallelism, size_t(t));
+      SearchOutcome o = SearchEngine(*p, nullptr).run();
+      for (const auto& r : o.rows) seq[t - 1].push_back(r.hash + ":" + r.metrics.dump());
+    }
+    EXPECT_EQ(seq[0], seq[1]);
+    EXPECT_FALSE(seq[0].empty());
+  }
+}
+
+TEST(Engine, ScreenedArchsAreNotQueriedAndBestMeetsTheBudget) {
+  // Constraint: toy latency (#conv edges) <= 3, so the all-3x3 optimum is infeasible; the
+  // feasible optimum is three 3x3 edges on the highest-scoring positions by index tie-break.
+  std::string lat = "latency:\n  tables: [" + toy().csv + "]\nconstraints:\n  - {metric: latency, device: toy, max: 3}\n";
+  auto p = toy().problem("  strategy: evolution\n  queries: 400\n", lat);
+  SearchOutcome o = SearchEngine(*p, nullptr).run();
+  ASSERT_TRUE(o.best);
+  int64_t counted = 0;
+  for (const auto& r : o.rows) {
+    counted += r.counted;
+    if (r.violation > 0.0) EXPECT_FALSE(r.queried);
+  }
+  EXPECT_EQ(counted, o.queries);
+  const auto& b = o.rows[*o.best];
+  EXPECT_LE(b.metrics.at("latency_toy_ms").get<double>(), 3.0);
+  EXPECT_GE(b.accuracy, 30.0);  // three 3x3 edges
+  // The exhaustive feasible optimum: three 3x3 edges and no other conv (30 + index / 1e6);
+  // the search must reach that level (the index tie-break is below its resolution).
+  double opt = -1;
+  for (int i = 0; i < Nb201Space::kArchs; ++i) {
+    ArchConfig a = Nb201Space::fromIndex(i);
+    if (p->freeMetrics(a).violation <= 0.0) opt = std::max(opt, p->accuracy(a));
+  }
+  EXPECT_GE(opt, 30.0);
+  EXPECT_LT(opt, 31.0);
+  EXPECT_LT(opt - b.accuracy, 0.1);
+}
