@@ -1,6 +1,7 @@
 #include "runtime/executor.h"
 
 #include <algorithm>
+#include <chrono>
 #include <cstring>
 
 namespace hwnas::runtime {
@@ -98,6 +99,7 @@ void Executor::run(const std::vector<const float*>& inputs, const std::vector<fl
                        std::to_string(plan_.outputs.size()) + " outputs, got " + std::to_string(inputs.size()) +
                        " and " + std::to_string(outputs.size()));
   const int64_t micro = memory_.batch;
+  if (opNs_) opNs_->assign(plan_.ops.size(), 0);
   for (int64_t start = 0; start < batch_; start += micro) {
     const int64_t n = std::min(micro, batch_ - start);
     for (size_t i = 0; i < inputs.size(); ++i) {
@@ -105,7 +107,18 @@ void Executor::run(const std::vector<const float*>& inputs, const std::vector<fl
       const int64_t per = memory_.bytes[id] / micro;
       std::memcpy(tensor(id), reinterpret_cast<const char*>(inputs[i]) + start * per, size_t(n * per));
     }
-    for (size_t i = 0; i < plan_.ops.size(); ++i) runOp(i, n);
+    if (opNs_) {
+      using Clock = std::chrono::steady_clock;
+      Clock::time_point t0 = Clock::now();
+      for (size_t i = 0; i < plan_.ops.size(); ++i) {
+        runOp(i, n);
+        const Clock::time_point t1 = Clock::now();
+        (*opNs_)[i] += std::chrono::duration_cast<std::chrono::nanoseconds>(t1 - t0).count();
+        t0 = t1;
+      }
+    } else {
+      for (size_t i = 0; i < plan_.ops.size(); ++i) runOp(i, n);
+    }
     for (size_t i = 0; i < outputs.size(); ++i) {
       const int32_t id = plan_.outputs[i];
       const int64_t per = memory_.bytes[id] / micro;

@@ -37,6 +37,11 @@ class Executor {
   // Single input, single output.
   std::vector<float> run(const std::vector<float>& input);
 
+  // Per-op timing for profilers: while set, every run() overwrites (*opNanoseconds)[i] with the
+  // steady-clock nanoseconds op i took in that call (summed over micro-batches), resizing the
+  // vector to the op count. nullptr (the default) turns it off; then run() reads no clock.
+  void setOpTimer(std::vector<int64_t>* opNanoseconds) { opNs_ = opNanoseconds; }
+
   const Plan& plan() const { return plan_; }
   int64_t batch() const { return batch_; }
   int64_t microBatch() const { return memory_.batch; }
@@ -67,6 +72,7 @@ class Executor {
   char* arena_ = nullptr;
   float* scratch_ = nullptr;  // threads x perThreadScratch_ floats, then shared floats
   int64_t arenaBytes_ = 0, scratchBytes_ = 0, perThreadScratch_ = 0;
+  std::vector<int64_t>* opNs_ = nullptr;
 };
 
 }  // namespace hwnas::runtime

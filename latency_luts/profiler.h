@@ -1,0 +1,94 @@
+// Profiler: measures fused-op latencies the way they run inside a network. It builds runtime
+// plans of whole sampled networks (random weights: fp32 kernel time does not depend on the
+// values), runs them with the runtime Executor many times, interleaving the networks of a group
+// run by run (A B C A B C ...), and times every op in place with the Executor's per-op timer.
+// A key's entry is the median over all its samples (every run of every network that holds it).
+// Invariants: given the seed, the networks and the order of runs are fixed; rows name device,
+// threads, batch and the tool version; keys already in the store are skipped unless asked.
+#pragma once
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "core/graph.h"
+#include "core/rng.h"
+#include "latency_luts/latency_store.h"
+#include "runtime/plan.h"
+#include "search_spaces/search_space.h"
+
+namespace hwnas {
+
+// Compute and memory of one fused plan op at the plan's batch: MACs, and bytes moved (inputs +
+// output + weights, fp32).
+struct PlanOpCost {
+  int64_t macs = 0;
+  int64_t bytes = 0;
+  int64_t weightBytes = 0;
+  int64_t activationBytes = 0;  // inputs + output
+};
+PlanOpCost planOpCost(const runtime::Plan& plan, size_t opIndex);
+
+// The structure of g lowered (core/lower.h) with seeded random weights of the right sizes,
+// scaled 1/sqrt(fan-in) so activations stay O(1) through deep nets (no denormals or infs).
+runtime::Plan randomWeightPlan(const Graph& g, Rng& rng);
+
+// An mbconv arch whose resolution is replaced by one of `resolutions` (drawn with rng) when the
+// list is non-empty; InputError if a resolution is not a choice of the space.
+ArchConfig restrictResolution(const SearchSpace& space, ArchConfig arch, const std::vector<int>& resolutions, Rng& rng);
+
+// Timings of a group of networks run interleaved.
+struct NetworkTimes {
+  std::vector<std::string> keys;              // op keys in execution order
+  std::vector<std::vector<double>> opMs;      // [run][op]
+  std::vector<double> totalMs;                // [run] wall time of Executor::run
+};
+
+struct TimingOptions {
+  int threads = 1;
+  int warmup = 3;   // untimed runs per network before the timed ones
+  int runs = 20;    // timed runs per network
+  // Each visit of a network runs it once untimed (its weights back in cache, as when one network
+  // runs repeatedly) and then `burst` timed runs; visits go round the networks, so drift of the
+  // machine's speed is spread over all of them.
+  int burst = 4;
+  bool perOp = true;  // time ops in place (the per-op timer on); false: whole runs only
+};
+// Runs the plans interleaved run by run and returns each one's timings.
+std::vector<NetworkTimes> timeInterleaved(const std::vector<runtime::Plan>& plans, const TimingOptions& options);
+
+double median(std::vector<double> v);
+double percentile(std::vector<double> v, double p);  // nearest-rank on the sorted values, p in [0, 1]
+
+struct ProfileOptions {
+  std::string device;
+  int threads = 1;
+  int samples = 60;       // networks to run (at most)
+  int candidates = 48;    // archs drawn per pick; the one with the most uncovered keys is run
+  int minCoverage = 2;    // a key counts as covered once this many picked networks hold it
+  int groupSize = 6;      // networks interleaved together
+  int warmup = 3;
+  int runs = 20;
+  int burst = 4;
+  uint64_t seed = 1;
+  std::vector<int> resolutions;  // mbconv: restrict the sampled input resolution
+  bool remeasure = false;        // also replace keys that are already in the store
+  bool quiet = false;
+};
+
+struct ProfileReport {
+  int networks = 0;
+  int64_t keysSeen = 0;        // distinct op keys in the picked networks
+  int64_t keysWritten = 0;
+  int64_t keysSkipped = 0;     // already in the store
+  double overheadMs = 0;       // fitted per-run overhead
+  double msPerMflop = 0;       // FLOPs baseline slope
+  double seconds = 0;
+};
+
+// Profiles `space` on this machine into `store` (device must exist): op rows for every key the
+// picked networks hold, arch rows for the picked networks, and the device's calibration.
+ProfileReport profileSpace(const SearchSpace& space, LatencyStore& store, const ProfileOptions& options);
+
+}  // namespace hwnas
