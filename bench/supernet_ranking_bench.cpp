@@ -8,9 +8,10 @@
 // Usage:
 //   supernet_ranking_bench --out DIR [--supernet TRAINED_DIR | --recipe R.yaml --supernet-epochs E
 //        --supernet-train-limit N] [--subnets 24] [--standalone-epochs 2] [--standalone-train-limit 20000]
-//        [--eval-limit 0] [--pool 2000] [--bootstrap 2000] [--threads 2] [--seed 0]
+//        [--eval-limit 0] [--pool 2000] [--bootstrap 2000] [--threads 2] [--seed 0] [--wait-minutes 0]
 // Defaults train the supernet here (3 epochs on 20,000 images with the recipe's settings); with
-// --supernet it uses a folder nas-train --supernet wrote. All selection uses the validation split.
+// --supernet it uses a folder nas-train --supernet wrote (waiting up to --wait-minutes for it to
+// appear: the stand-alone runs come first). All selection uses the validation split.
 #include <tbb/global_control.h>
 
 #include <algorithm>
@@ -24,6 +25,7 @@
 #include <numeric>
 #include <sstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "core/error.h"
@@ -138,6 +140,7 @@ int main(int argc, char** argv) try {
   int subnets = 24, supernetEpochs = 3, standaloneEpochs = 2, threads = 2, pool = 2000, bootstrap = 2000;
   int64_t supernetTrainLimit = 20000, standaloneTrainLimit = 20000, evalLimit = 0;
   uint64_t seed = 0;
+  int waitMinutes = 0;
   for (int i = 1; i < argc; i += 2) {
     const std::string k = argv[i];
     if (i + 1 >= argc) throw InputError("flag " + k + " needs a value");
@@ -155,6 +158,7 @@ int main(int argc, char** argv) try {
     else if (k == "--bootstrap") bootstrap = std::stoi(v);
     else if (k == "--threads") threads = std::stoi(v);
     else if (k == "--seed") seed = std::stoull(v);
+    else if (k == "--wait-minutes") waitMinutes = std::stoi(v);
     else throw InputError("unknown flag " + k + " (see the comment at the top of bench/supernet_ranking_bench.cpp)");
   }
   if (out.empty()) throw InputError("--out DIR is required");
@@ -164,46 +168,10 @@ int main(int argc, char** argv) try {
   const auto t0 = Clock::now();
   auto minutes = [&] { return std::chrono::duration<double>(Clock::now() - t0).count() / 60.0; };
 
-  // The supernet: a trained folder, or trained here from the recipe.
   SupernetRecipe recipe = loadSupernetRecipe(recipePath);
-  std::shared_ptr<const SearchSpace> space;
-  std::unique_ptr<SpaceSupernet> net;
-  TrainOptions snData = recipe.options.base;
-  int64_t calibration = recipe.options.calibrationImages;
-  std::string supernetWhat;
-  if (!supernetDir.empty()) {
-    SupernetFolder f = openSupernetFolder(supernetDir);
-    space = f.space;
-    net = std::move(f.net);
-    snData.dataset = f.data.dataset;
-    snData.dataDir = f.data.dataDir;
-    snData.valSize = f.data.valSize;
-    snData.trainLimit = f.data.trainLimit;
-    snData.evalLimit = evalLimit;
-    calibration = f.info.at("calibration_images").get<int64_t>();
-    supernetWhat = supernetDir + " (" + std::to_string(f.info.at("epochs").get<int>()) + " epochs, train limit " +
-                   std::to_string(f.data.trainLimit) + ")";
-  } else {
-    space = std::shared_ptr<const SearchSpace>(loadSearchSpace(recipe.spacePath));
-    SupernetTrainOptions so = recipe.options;
-    so.base.epochs = supernetEpochs;
-    so.base.trainLimit = supernetTrainLimit;
-    so.base.evalLimit = evalLimit;
-    so.base.seed = seed;
-    so.evalEachEpoch = false;
-    snData = so.base;
-    DataSplits d = loadDataSplits(so.base);
-    net = std::make_unique<SpaceSupernet>(space, seed);
-    std::fprintf(stderr, "training the supernet: %d epochs on %lld images...\n", supernetEpochs, (long long)d.train.n);
-    net->train(d, so, "", false, nullptr);
-    net->saveWeights(out + "/supernet.safetensors");
-    supernetWhat = "trained here (" + std::to_string(supernetEpochs) + " epochs, train limit " +
-                   std::to_string(supernetTrainLimit) + ", " + recipe.options.method + ")";
-    std::fprintf(stderr, "supernet trained in %.1f min\n", minutes());
-  }
+  std::shared_ptr<const SearchSpace> space(loadSearchSpace(recipe.spacePath));
   if (space->kind() != "mbconv") throw InputError("the ranking bench is for mbconv spaces (fmnist_small)");
   const auto* mb = dynamic_cast<const MbconvSpace*>(space.get());
-  net->module().eval();
 
   // N subnets at evenly spaced MAC quantiles of `pool` uniform samples (distinct archs).
   Rng rng(seed ^ 0x4A4E4B);
@@ -246,9 +214,7 @@ int main(int argc, char** argv) try {
   }
   const int64_t macsMin = picked.front().macs, macsMax = picked.back().macs;
 
-  // Inherited accuracies (BN calibrated on the training split), then stand-alone training.
-  snData.evalLimit = evalLimit;
-  DataSplits evalData = loadDataSplits(snData);
+  // Stand-alone training of each subnet with the recipe's settings and a short budget.
   TrainOptions sa = recipe.options.base;
   sa.epochs = standaloneEpochs;
   sa.trainLimit = standaloneTrainLimit;
@@ -257,14 +223,61 @@ int main(int argc, char** argv) try {
   DataSplits saData = loadDataSplits(sa);
   for (size_t i = 0; i < rows.size(); ++i) {
     Row& r = rows[i];
-    r.inherited = net->evaluate(r.arch, evalData, calibration, 500, seed).valAccuracy;
     const auto s0 = Clock::now();
     auto model = buildModel(mb->toModelDef(r.arch), seed);
     r.standalone = trainModel(*model, saData, sa, "", false).valAccuracy;
     r.standaloneSeconds = std::chrono::duration<double>(Clock::now() - s0).count();
-    std::fprintf(stderr, "subnet %2zu/%zu: %8.3f M MACs  inherited %.4f  standalone %.4f  (%.0f s; %.1f min so far)\n",
-                 i + 1, rows.size(), r.macs / 1e6, r.inherited, r.standalone, r.standaloneSeconds, minutes());
+    std::fprintf(stderr, "stand-alone %2zu/%zu: %8.3f M MACs  val %.4f  (%.0f s; %.1f min so far)\n", i + 1, rows.size(),
+                 r.macs / 1e6, r.standalone, r.standaloneSeconds, minutes());
     writeResults(out, std::vector<Row>(rows.begin(), rows.begin() + i + 1));
+  }
+
+  // The supernet (after the stand-alone runs, so a folder still being trained can be waited
+  // for with --wait-minutes): a trained folder, or trained here from the recipe.
+  std::unique_ptr<SpaceSupernet> net;
+  TrainOptions snData = recipe.options.base;
+  int64_t calibration = recipe.options.calibrationImages;
+  std::string supernetWhat;
+  if (!supernetDir.empty()) {
+    for (int m = 0; m < waitMinutes * 6 && !fs::exists(supernetDir + "/supernet.json"); ++m)
+      std::this_thread::sleep_for(std::chrono::seconds(10));
+    SupernetFolder f = openSupernetFolder(supernetDir);
+    if (f.space->spaceId() != space->spaceId())
+      throw InputError(supernetDir + " holds a supernet of " + f.space->spaceId() + ", the recipe's space is " + space->spaceId());
+    net = std::move(f.net);
+    snData.dataset = f.data.dataset;
+    snData.dataDir = f.data.dataDir;
+    snData.valSize = f.data.valSize;
+    snData.trainLimit = f.data.trainLimit;
+    calibration = f.info.at("calibration_images").get<int64_t>();
+    supernetWhat = supernetDir + " (" + std::to_string(f.info.at("epochs").get<int>()) + " epochs, train limit " +
+                   std::to_string(f.data.trainLimit) + ", " + f.info.at("method").get<std::string>() + ")";
+  } else {
+    SupernetTrainOptions so = recipe.options;
+    so.base.epochs = supernetEpochs;
+    so.base.trainLimit = supernetTrainLimit;
+    so.base.evalLimit = evalLimit;
+    so.base.seed = seed;
+    so.evalEachEpoch = false;
+    snData = so.base;
+    DataSplits d = loadDataSplits(so.base);
+    net = std::make_unique<SpaceSupernet>(space, seed);
+    std::fprintf(stderr, "training the supernet: %d epochs on %lld images...\n", supernetEpochs, (long long)d.train.n);
+    net->train(d, so, "", false, nullptr);
+    net->saveWeights(out + "/supernet.safetensors");
+    supernetWhat = "trained here (" + std::to_string(supernetEpochs) + " epochs, train limit " +
+                   std::to_string(supernetTrainLimit) + ", " + recipe.options.method + ")";
+    std::fprintf(stderr, "supernet trained (%.1f min so far)\n", minutes());
+  }
+  net->module().eval();
+  snData.evalLimit = evalLimit;
+  DataSplits evalData = loadDataSplits(snData);
+  for (size_t i = 0; i < rows.size(); ++i) {
+    Row& r = rows[i];
+    r.inherited = net->evaluate(r.arch, evalData, calibration, 500, seed).valAccuracy;
+    std::fprintf(stderr, "subnet %2zu/%zu: %8.3f M MACs  inherited %.4f  standalone %.4f  (%.1f min so far)\n", i + 1,
+                 rows.size(), r.macs / 1e6, r.inherited, r.standalone, minutes());
+    writeResults(out, rows);
   }
 
   std::vector<double> inh, alone, macs, params;
