@@ -68,8 +68,30 @@ void EnsemblePredictor::fit(const FeatureMatrix& x, const std::vector<double>& y
 std::vector<Prediction> EnsemblePredictor::predict(const FeatureMatrix& x) const {
   if (members_.empty()) throw InputError("ensemble predict: the predictor has not been fitted (or loaded)");
   std::vector<std::vector<Prediction>> each(members_.size());
+  // All-XGBoost ensembles (the search's hot path): convert the rows to floats once.
+  bool allXgb = true;
+  for (const auto& m : members_) allXgb = allXgb && dynamic_cast<const XgbPredictor*>(m.get()) != nullptr;
+  std::vector<float> flat;
+  int width = 0;
+  if (allXgb) {
+    width = static_cast<const XgbPredictor&>(*members_[0]).width();
+    checkPredictInput("ensemble", true, width, x);
+    flat.resize(x.size() * size_t(width));
+    for (size_t i = 0; i < x.size(); ++i)
+      for (int j = 0; j < width; ++j) flat[i * width + j] = float(x[i][j]);
+  }
   tbb::parallel_for(tbb::blocked_range<size_t>(0, members_.size(), 1), [&](const tbb::blocked_range<size_t>& r) {
-    for (size_t i = r.begin(); i != r.end(); ++i) each[i] = members_[i]->predict(x);
+    for (size_t i = r.begin(); i != r.end(); ++i) {
+      if (allXgb) {
+        const auto& g = static_cast<const XgbPredictor&>(*members_[i]);
+        if (g.width() != width) throw InputError("ensemble predict: members were fitted on different widths");
+        const std::vector<double> m = g.predictFlat(flat.data(), x.size());
+        each[i].resize(x.size());
+        for (size_t k = 0; k < x.size(); ++k) each[i][k].mean = m[k];
+      } else {
+        each[i] = members_[i]->predict(x);
+      }
+    }
   }, tbb::simple_partitioner());
   const double m = double(members_.size());
   std::vector<Prediction> out(x.size());

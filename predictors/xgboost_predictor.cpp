@@ -146,11 +146,20 @@ std::vector<double> XgbPredictor::predictFlat(const float* data, size_t rows) co
   if (!booster_) throw InputError("xgboost predict: the predictor has not been fitted (or loaded)");
   std::vector<double> out(rows);
   if (rows == 0) return out;
-  DMatrix dm(data, rows, size_t(width_), p_.nthread);
-  bst_ulong len = 0;
+  // In-place prediction from the dense buffer (no DMatrix copy), via its array interface.
+  char values[256];
+  std::snprintf(values, sizeof values,
+                R"({"data": [%llu, true], "shape": [%llu, %d], "typestr": "<f4", "version": 3})",
+                static_cast<unsigned long long>(reinterpret_cast<uintptr_t>(data)),
+                static_cast<unsigned long long>(rows), width_);
+  const char* config = R"({"type": 0, "training": false, "iteration_begin": 0, "iteration_end": 0, "strict_shape": false, "cache_id": 0, "missing": NaN})";
+  const bst_ulong* shape = nullptr;
+  bst_ulong dim = 0;
   const float* res = nullptr;
   std::lock_guard<std::mutex> lock(predictMutex(booster_));
-  xgbCheck(XGBoosterPredict(booster_, dm.h, 0, 0, 0, &len, &res), "predict");
+  xgbCheck(XGBoosterPredictFromDense(booster_, values, config, nullptr, &shape, &dim, &res), "predict");
+  bst_ulong len = 1;
+  for (bst_ulong i = 0; i < dim; ++i) len *= shape[i];
   if (len != rows) throw Error("xgboost predict: got " + std::to_string(len) + " values for " + std::to_string(rows) + " rows");
   for (size_t i = 0; i < rows; ++i) out[i] = yMean_ + double(res[i]);
   return out;
