@@ -8,6 +8,7 @@
 
 #include "core/error.h"
 #include "predictors/zero_cost.h"
+#include "trainer/model_def.h"
 #include "trainer/nn.h"
 
 using namespace hwnas;
@@ -127,4 +128,25 @@ TEST(ZeroCost, AllScoresLeaveTheModuleAsFound) {
   EXPECT_EQ(net->namedParameters()[0].second.value().toVector(), before);
   EXPECT_EQ(zeroCostScores(*net, x, {0, 1, 1, 0}).snip, s.snip);  // deterministic
   EXPECT_THROW(zcGradNorm(*net, x, {0, 1}), InputError);
+}
+
+TEST(ZeroCost, RefnetScoresAreFiniteAndLeaveBatchNormStatisticsAlone) {
+  auto model = buildModel(loadModelDef(std::string(HWNAS_SOURCE_DIR) + "/configs/models/refnet.yaml"), 0);
+  Rng rng(1);
+  Tensor x(Shape{8, 1, 28, 28});
+  for (int64_t i = 0; i < x.numel(); ++i) x[i] = float(rng.normal());
+  const std::vector<int32_t> y = {0, 1, 2, 3, 4, 5, 6, 7};
+  std::vector<std::vector<float>> before;
+  for (auto& [name, b] : model->namedBuffers()) before.push_back(b.toVector());
+  const ZeroCostScores s = zeroCostScores(*model, x, y);
+  // refnet: 136,570 parameters and 5,719,680 MACs (the anchors' PyTorch count).
+  EXPECT_EQ(s.params, 136570);
+  EXPECT_EQ(s.flops, 2 * 5719680);
+  for (double v : {s.gradNorm, s.snip, s.synflow}) {
+    EXPECT_TRUE(std::isfinite(v));
+    EXPECT_GT(v, 0);
+  }
+  EXPECT_TRUE(std::isfinite(s.naswot));
+  size_t i = 0;
+  for (auto& [name, b] : model->namedBuffers()) EXPECT_EQ(b.toVector(), before[i++]) << name;
 }
