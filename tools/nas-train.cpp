@@ -39,9 +39,10 @@ static const char* kExamples = R"(Examples:
   # a quick look: 2 epochs on 10,000 training images, 2,000 validation images
   nas-train --supernet configs/supernet/fmnist_small.yaml --epochs 2 --train-limit 10000 --eval-limit 2000 --out runs/sn2
   # a subnet's inherited validation accuracy (BN calibrated on 2,000 training images), JSON on stdout
-  nas-space sample --space configs/spaces/fmnist_small.yaml --n 1 --seed 4 | jq -c .arch > a.json
+  nas-space sample --space configs/spaces/fmnist_small.yaml --n 1 --seed 4 > a.json
   nas-train --supernet-eval runs/sn --arch a.json
-  # many subnets, one JSON object per line in and out
+  # many subnets: one arch (or nas-space sample line) per line in, one JSON object per line out
+  nas-space sample --space configs/spaces/fmnist_small.yaml --n 50 --seed 1 > archs.jsonl
   nas-train --supernet-eval runs/sn --archs archs.jsonl > inherited.jsonl
   # extract it as a standalone model and fine-tune it from the inherited weights
   nas-train --supernet-eval runs/sn --extract a.json --out runs/a
@@ -86,12 +87,15 @@ Json archSummary(const SearchSpace& space, const ArchConfig& arch) {
   return {{"arch", arch.json()}, {"hash", arch.hashHex()}, {"params", c.params}, {"macs", c.macs}};
 }
 
+// An arch object, or a line of `nas-space sample` ({"arch": {...}, "hash": ..., ...}).
+Json archOf(const Json& j) { return j.is_object() && j.contains("arch") && j["arch"].is_object() ? j["arch"] : j; }
+
 // Reads one architecture (JSON object) or, with `many`, one per non-empty line.
 std::vector<ArchConfig> readArchs(const SearchSpace& space, const std::string& path, bool many) {
   if (!fs::exists(path)) throw InputError("architecture file " + path + " does not exist");
   std::vector<ArchConfig> out;
   if (!many) {
-    out.push_back(space.normalize(readJsonFile(path)));
+    out.push_back(space.normalize(archOf(readJsonFile(path))));
     return out;
   }
   std::istringstream in(readFile(path));
@@ -100,7 +104,7 @@ std::vector<ArchConfig> readArchs(const SearchSpace& space, const std::string& p
     ++line;
     if (l.find_first_not_of(" \t\r") == std::string::npos) continue;
     try {
-      out.push_back(space.normalize(parseJson(l, path + ":" + std::to_string(line))));
+      out.push_back(space.normalize(archOf(parseJson(l, path + ":" + std::to_string(line)))));
     } catch (const InputError& e) {
       throw InputError(path + ":" + std::to_string(line) + ": " + e.what());
     }
@@ -268,7 +272,7 @@ static int run(int argc, char** argv) {
     ("init-weights", po::value(&initWeights), "with --model: start from these weights (a model.safetensors, e.g. an extracted subnet's)")
     ("supernet", po::value(&supernetPath), "train a supernet from this recipe YAML (configs/supernet/fmnist_small.yaml)")
     ("supernet-eval", po::value(&supernetEval), "a trained supernet folder: evaluate (--arch, --archs) or extract (--extract) subnets")
-    ("arch", po::value(&archPath), "with --supernet-eval: one architecture (JSON) to evaluate with inherited weights")
+    ("arch", po::value(&archPath), "with --supernet-eval: one architecture (JSON; a nas-space sample line also works) to evaluate with inherited weights")
     ("archs", po::value(&archsPath), "with --supernet-eval: architectures, one JSON object per line; JSON lines out")
     ("extract", po::value(&extractPath), "with --supernet-eval and --out: write this architecture as a standalone model")
     ("calibration-images", po::value(&calibrationImages)->default_value(0),

@@ -87,7 +87,7 @@ TEST(NasTrainSupernetCli, TrainsEvaluatesExtractsAndFineTunes) {
 
   // Several archs as JSON lines: the same result for the same arch.
   const std::string lines = tmp.file("archs.jsonl");
-  std::ofstream(lines) << kRefnetArch << "\n\n" << R"({"stages":[{"depth":1,"out":16,"se":false,"blocks":[{"kernel":3,"expand":2}]},{"depth":1,"out":32,"se":true,"blocks":[{"kernel":5,"expand":6}]},{"depth":3,"out":64,"se":false,"blocks":[{"kernel":3,"expand":2},{"kernel":5,"expand":4},{"kernel":3,"expand":6}]}]})" << "\n";
+  std::ofstream(lines) << kRefnetArch << "\n\n" << R"({"hash": "from nas-space sample", "arch": {"stages":[{"depth":1,"out":16,"se":false,"blocks":[{"kernel":3,"expand":2}]},{"depth":1,"out":32,"se":true,"blocks":[{"kernel":5,"expand":6}]},{"depth":3,"out":64,"se":false,"blocks":[{"kernel":3,"expand":2},{"kernel":5,"expand":4},{"kernel":3,"expand":6}]}]}})" << "\n";
   CliRun many = run("--supernet-eval " + sn + " --archs " + lines, false);
   ASSERT_EQ(many.code, 0) << many.output;
   std::istringstream in(many.output);
