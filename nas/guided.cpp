@@ -4,6 +4,7 @@
 // them in one batch and proposes those with the highest acquisition (independent Thompson
 // sampling, UCB or expected improvement).
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <set>
 
@@ -57,27 +58,31 @@ class Guided : public Strategy {
     }
     auto predictor = makePredictor(o_.predictor, "search.guided.predictor");
     Rng fitRng = rng.split(1);
+    auto t0 = std::chrono::steady_clock::now();
     predictor->fit(encoder_->encodeBatch(xa), y, fitRng);
+    fitSeconds_ += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    ++fits_;
     // Candidates: mutations of the best parents, then uniform samples; unseen, screened, distinct.
     std::vector<const Evaluation*> ranked = known;
     std::stable_sort(ranked.begin(), ranked.end(), [](const Evaluation* a, const Evaluation* b) { return betterSingle(*a, *b); });
     int parents = std::min<int>(o_.parents, int(ranked.size()));
     std::vector<ArchConfig> cands;
     std::set<uint64_t> inPool;
-    auto taken = [&](const ArchConfig& a) { return seen_.count(a.hash()) > 0 || inPool.count(a.hash()) > 0; };
-    for (int i = 0; i < o_.candidates; ++i) {
-      const ArchConfig& p = ranked[size_t(i % parents)]->arch;
-      ArchConfig a = mutateFresh(p, mutationProb(p, o_.mutationProb), rng, taken, 20);
-      if (a == p || taken(a) || screen(a) > 0.0) continue;
-      inPool.insert(a.hash());
-      cands.push_back(a);
+    // At most 3 draws per wanted candidate: duplicates and screened-out draws are dropped.
+    auto offer = [&](ArchConfig a) {
+      uint64_t h = a.hash();
+      if (seen_.count(h) || inPool.count(h) || screen(a) > 0.0) return;
+      inPool.insert(h);
+      cands.push_back(std::move(a));
+    };
+    const int wantMut = o_.candidates, wantRand = o_.randomCandidates;
+    for (int t = 0; t < 3 * wantMut && int(cands.size()) < wantMut; ++t) {
+      const ArchConfig& p = ranked[size_t(t % parents)]->arch;
+      ArchConfig a = ctx_.space->mutate(p, mutationProb(p, o_.mutationProb), rng);
+      if (a != p) offer(std::move(a));
     }
-    for (int i = 0; i < o_.randomCandidates; ++i) {
-      ArchConfig a = sampleFresh(rng, taken, 20);
-      if (taken(a) || screen(a) > 0.0) continue;
-      inPool.insert(a.hash());
-      cands.push_back(a);
-    }
+    const size_t afterMut = cands.size();
+    for (int t = 0; t < 3 * wantRand && int(cands.size() - afterMut) < wantRand; ++t) offer(ctx_.space->sample(rng));
     candidatesScored_ += int64_t(cands.size());
     if (cands.empty()) {  // neighbourhoods exhausted: fall back to random proposals
       for (int i = 0; i < n; ++i) {
@@ -87,7 +92,9 @@ class Guided : public Strategy {
       }
       return out;
     }
+    auto p0 = std::chrono::steady_clock::now();
     std::vector<Prediction> pred = predictor->predict(encoder_->encodeBatch(cands));
+    predictSeconds_ += std::chrono::duration<double>(std::chrono::steady_clock::now() - p0).count();
     double best = -INFINITY;
     for (const auto* e : known)
       if (e->feasible()) best = std::max(best, e->accuracy);
@@ -124,6 +131,10 @@ class Guided : public Strategy {
     for (uint64_t x : seen_) s.push_back(hashHex(x));
     return {{"strategy", name()}, {"asks", asks_}, {"history", h}, {"seen", s}, {"candidates_scored", candidatesScored_}};
   }
+  Json stats() const override {
+    return {{"fits", fits_}, {"fit_seconds", fitSeconds_}, {"predict_seconds", predictSeconds_},
+            {"candidates_scored", candidatesScored_}};
+  }
   void loadState(const Json& st) override {
     if (!st.is_object() || st.value("strategy", "") != name())
       throw InputError("strategy state is not a 'guided' state (was the config changed?)");
@@ -141,6 +152,8 @@ class Guided : public Strategy {
   std::vector<Evaluation> history_;
   std::set<uint64_t> seen_;
   int64_t candidatesScored_ = 0;
+  int fits_ = 0;
+  double fitSeconds_ = 0.0, predictSeconds_ = 0.0;  // wall time in fit / encode+predict (diagnostics)
 };
 
 }  // namespace

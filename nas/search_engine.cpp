@@ -116,6 +116,7 @@ SearchOutcome SearchEngine::run(const SearchRunOptions& options) {
   out.steps = step;
   out.proposals = int64_t(out.rows.size());
   out.best = bestRow(out.rows);
+  out.strategyStats = strategy->stats();
   return out;
 }
 

@@ -29,6 +29,7 @@ struct SearchOutcome {
   int64_t proposals = 0;
   std::optional<size_t> best;  // index into rows: the best feasible queried arch (earliest on ties)
   bool resumed = false;
+  Json strategyStats;          // Strategy::stats() at the end
 };
 
 class SearchEngine {

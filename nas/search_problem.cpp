@@ -46,9 +46,19 @@ TableColumn::TableColumn(std::shared_ptr<const CsvTable> table, TableKey key, co
     : idx_(table, tableKeyName(key), filterColumn, filterValue), key_(key), column_(column) {
   col_ = table->columnIndex(column);
   if (col_ < 0) throw InputError(table->path() + ": no column '" + column + "'");
+  if (key == TableKey::Index) {
+    byIndex_.assign(Nb201Space::kArchs, NAN);
+    for (int i = 0; i < Nb201Space::kArchs; ++i)
+      if (auto r = idx_.find(std::to_string(i))) byIndex_[size_t(i)] = table->number(*r, col_);
+  }
 }
 
 std::optional<double> TableColumn::find(const ArchConfig& arch) const {
+  if (!byIndex_.empty()) {
+    double v = byIndex_[size_t(Nb201Space::index(arch))];
+    if (std::isnan(v)) return std::nullopt;
+    return v;
+  }
   auto r = idx_.find(tableKeyText(key_, arch));
   if (!r) return std::nullopt;
   double v = idx_.table().number(*r, col_);
@@ -383,6 +393,7 @@ void SearchProblem::parseRoot(const YamlNode& root, const std::string& baseDir) 
       k.metric = parseMetric(c, true);
       k.max = c.getDouble("max");
       if (!(k.max > 0.0)) c["max"].fail("max must be > 0");
+      k.device = findDevice(k.metric);
       constraints_.push_back(k);
     }
     resolved_["constraints"] = yamlToJson(cs->raw());
@@ -495,7 +506,8 @@ ScreenFn SearchProblem::screen() const {
   return [this](const ArchConfig& a) {
     double v = 0.0;
     for (const auto& c : constraints_) {
-      double x = metric(c.metric, a);
+      std::optional<double> fast = c.device ? c.device->column->find(a) : std::nullopt;
+      double x = fast ? *fast : metric(c.metric, a);
       if (x > c.max) v += x / c.max - 1.0;
     }
     return v;

@@ -43,6 +43,8 @@ class TableColumn {
   TableKey key_;
   std::string column_;
   int col_;
+  // key index: the value of NB201 index i at [i] (NaN when missing), so lookups skip text keys.
+  std::vector<double> byIndex_;
 };
 
 // A metric of an architecture that costs nothing to look up.
@@ -72,6 +74,7 @@ struct DeviceEntry {
 struct Constraint {
   MetricSpec metric;
   double max = 0.0;
+  const DeviceEntry* device = nullptr;  // resolved entry for latency/energy (nullptr for costs)
 };
 
 struct SearchSettings {

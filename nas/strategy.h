@@ -69,6 +69,8 @@ class Strategy {
   virtual int generation() const { return asks_; }
   virtual Json saveState() const = 0;
   virtual void loadState(const Json& state) = 0;
+  // Diagnostics that are not state (timings, counters since construction), for benches.
+  virtual Json stats() const { return Json::object(); }
 
  protected:
   explicit Strategy(StrategyContext ctx) : ctx_(std::move(ctx)) {}

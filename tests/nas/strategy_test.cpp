@@ -223,7 +223,9 @@ TEST(Engine, ScreenedArchsAreNotQueriedAndBestMeetsTheBudget) {
   int64_t counted = 0;
   for (const auto& r : o.rows) {
     counted += r.counted;
-    if (r.violation > 0.0) EXPECT_FALSE(r.queried);
+    if (r.violation > 0.0) {
+      EXPECT_FALSE(r.queried);
+    }
   }
   EXPECT_EQ(counted, o.queries);
   const auto& b = o.rows[*o.best];
