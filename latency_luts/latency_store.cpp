@@ -54,6 +54,7 @@ CREATE TABLE IF NOT EXISTS calibration(
   overhead_ms REAL NOT NULL,
   ms_per_mflop REAL NOT NULL,
   networks INTEGER NOT NULL,
+  probe_ms REAL,
   origin TEXT NOT NULL DEFAULT '',
   tool_version TEXT NOT NULL,
   created_at TEXT NOT NULL,
@@ -131,11 +132,12 @@ Calibration calibrationOf(const Statement& st) {
   c.origin = st.getText(7);
   c.toolVersion = st.getText(8);
   c.createdAt = st.getText(9);
+  if (!st.isNull(10)) c.probeMs = st.getDouble(10);
   return c;
 }
 
 const char* const kCalColumns =
-    "device, dtype, threads, batch, overhead_ms, ms_per_mflop, networks, origin, tool_version, created_at";
+    "device, dtype, threads, batch, overhead_ms, ms_per_mflop, networks, origin, tool_version, created_at, probe_ms";
 
 // A transaction unless one is already open on this connection (merge() calls the other writers).
 class MaybeTx {
@@ -387,8 +389,8 @@ std::vector<std::string> LatencyStore::settings(const std::string& device) {
 void LatencyStore::setCalibration(const Calibration& c) {
   MaybeTx tx(*db_);
   requireDevice(c.device);
-  db_->prepare(std::string("INSERT OR REPLACE INTO calibration(") + kCalColumns + ") VALUES (?,?,?,?,?,?,?,?,?,?)")
-      .bind(1, c.device)
+  Statement st = db_->prepare(std::string("INSERT OR REPLACE INTO calibration(") + kCalColumns + ") VALUES (?,?,?,?,?,?,?,?,?,?,?)");
+  st.bind(1, c.device)
       .bind(2, c.dtype)
       .bind(3, c.threads)
       .bind(4, c.batch)
@@ -397,8 +399,12 @@ void LatencyStore::setCalibration(const Calibration& c) {
       .bind(7, c.networks)
       .bind(8, c.origin)
       .bind(9, c.toolVersion.empty() ? std::string(kLatencyToolVersion) : c.toolVersion)
-      .bind(10, c.createdAt.empty() ? utcTimestamp() : c.createdAt)
-      .run();
+      .bind(10, c.createdAt.empty() ? utcTimestamp() : c.createdAt);
+  if (c.probeMs)
+    st.bind(11, *c.probeMs);
+  else
+    st.bindNull(11);
+  st.run();
   tx.commit();
 }
 

@@ -71,6 +71,9 @@ struct Calibration {
   double overheadMs = 0;
   double msPerMflop = 0;
   int networks = 0;
+  // The speed probe (probeGraph()) at profiling time: validate scales its measurements by
+  // probeMs / the probe's time then, to take out the machine's drift (reported both ways).
+  std::optional<double> probeMs;
   std::string origin;
   std::string toolVersion;
   std::string createdAt;

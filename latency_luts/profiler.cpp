@@ -6,6 +6,8 @@
 #include <memory>
 #include <set>
 
+#include <sys/resource.h>
+
 #include "core/error.h"
 #include "core/log.h"
 #include "core/lower.h"
@@ -141,11 +143,22 @@ std::vector<NetworkTimes> timeInterleaved(const std::vector<rt::Plan>& plans, co
   }
   std::vector<int64_t> ns;
   const int burst = std::max(1, o.burst);
+  auto switches = [] {
+    rusage u{};
+    getrusage(RUSAGE_SELF, &u);
+    return u.ru_nivcsw;
+  };
   auto once = [&](size_t i, bool timed) {
     ex[i]->setOpTimer(timed && o.perOp ? &ns : nullptr);
-    const auto t0 = Clock::now();
-    ex[i]->run({inputs[i].data()}, {outputs[i].data()});
-    const auto t1 = Clock::now();
+    Clock::time_point t0, t1;
+    for (int attempt = 0;; ++attempt) {
+      const long before = timed ? switches() : 0;
+      t0 = Clock::now();
+      ex[i]->run({inputs[i].data()}, {outputs[i].data()});
+      t1 = Clock::now();
+      if (!timed || attempt >= o.preemptRetries || switches() == before) break;
+      ++times[i].rejected;
+    }
     if (!timed) return;
     times[i].totalMs.push_back(std::chrono::duration<double, std::milli>(t1 - t0).count());
     if (o.perOp) {
@@ -180,9 +193,43 @@ double percentile(std::vector<double> v, double p) {
   return v[std::min(v.size() - 1, rank == 0 ? 0 : rank - 1)];
 }
 
+Graph probeGraph() {
+  Graph g;
+  int x = g.addInput("probe_input", {1, 3, 96, 96});
+  auto convBnAct = [&](const std::string& n, int in, int64_t out, int k, int s, int64_t groups, ActKind act) {
+    int c = g.addConv2d(n, in, out, k, s, -1, groups);
+    c = g.addBatchNorm(n + ".bn", c);
+    return act == ActKind::Identity ? c : g.addAct(n + ".act", c, act);
+  };
+  x = convBnAct("stem", x, 16, 3, 2, 1, ActKind::HSwish);
+  const int64_t widths[] = {24, 40, 80};
+  int64_t c = 16;
+  for (int i = 0; i < 3; ++i) {
+    int e = convBnAct("b" + std::to_string(i) + ".expand", x, c * 4, 1, 1, 1, ActKind::Relu);
+    e = convBnAct("b" + std::to_string(i) + ".dw", e, c * 4, 5, 2, c * 4, ActKind::Relu);
+    x = convBnAct("b" + std::to_string(i) + ".project", e, widths[i], 1, 1, 1, ActKind::Identity);
+    c = widths[i];
+  }
+  x = g.addGlobalAvgPool("pool", x);
+  x = g.addFlatten("flatten", x);
+  g.addLinear("fc", x, 100);
+  return g;
+}
+
+void checkStatistic(const std::string& name) {
+  if (name != "min" && name != "median") throw InputError("unknown statistic '" + name + "'; use min or median");
+}
+
+double statistic(const std::vector<double>& v, const std::string& name) {
+  checkStatistic(name);
+  if (v.empty()) return 0;
+  return name == "min" ? *std::min_element(v.begin(), v.end()) : median(v);
+}
+
 ProfileReport profileSpace(const SearchSpace& space, LatencyStore& store, const ProfileOptions& o) {
   const auto start = std::chrono::steady_clock::now();
   store.requireDevice(o.device);
+  checkStatistic(o.statistic);
   if (o.samples < 1 || o.runs < 3 || o.groupSize < 1 || o.threads < 1 || o.candidates < 1)
     throw InputError("profile: samples, groupSize, threads and candidates must be >= 1 and runs >= 3");
   const std::string dtype = "f32";
@@ -237,6 +284,10 @@ ProfileReport profileSpace(const SearchSpace& space, LatencyStore& store, const 
   std::vector<std::vector<double>> runTotals(picked.size());
   std::vector<std::vector<std::string>> netKeys(picked.size());
   std::vector<double> mflops(picked.size());
+  Rng probeRng(77);
+  const rt::Plan probe = randomWeightPlan(probeGraph(), probeRng);
+  std::vector<double> probeTimes;                 // per group
+  std::vector<std::vector<NetworkTimes>> groupTimes;
   Progress progress("profile " + o.device, int64_t(picked.size()), o.quiet);
   TimingOptions to;
   to.threads = o.threads;
@@ -254,21 +305,33 @@ ProfileReport profileSpace(const SearchSpace& space, LatencyStore& store, const 
         if (!costs.count(p.ops[k].key)) costs[p.ops[k].key] = planOpCost(p, k);
       mflops[i] = 2e-6 * double(graphs[i].cost().macs);
     }
-    const auto times = timeInterleaved(plans, to);
-    for (size_t j = 0; j < times.size(); ++j) {
-      const NetworkTimes& t = times[j];
-      for (const auto& run : t.opMs)
-        for (size_t k = 0; k < run.size(); ++k) samples[t.keys[k]].push_back(run[k]);
-      totals[g0 + j] = median(t.totalMs);
-      runTotals[g0 + j] = t.totalMs;
-      netKeys[g0 + j] = t.keys;
-    }
+    plans.push_back(probe);
+    auto times = timeInterleaved(plans, to);
+    probeTimes.push_back(statistic(times.back().totalMs, o.statistic));
+    times.pop_back();
+    groupTimes.push_back(std::move(times));
     progress.set(int64_t(g1));
   }
   progress.finish();
+  // Scale every group to the probe's median speed, then pool the samples.
+  const double probeRef = median(probeTimes);
+  for (size_t gi = 0; gi < groupTimes.size(); ++gi) {
+    const double f = o.driftCorrection && probeTimes[gi] > 0 ? probeRef / probeTimes[gi] : 1.0;
+    const size_t g0 = gi * size_t(o.groupSize);
+    for (size_t j = 0; j < groupTimes[gi].size(); ++j) {
+      NetworkTimes& t = groupTimes[gi][j];
+      for (const auto& run : t.opMs)
+        for (size_t k = 0; k < run.size(); ++k) samples[t.keys[k]].push_back(run[k] * f);
+      for (double& v : t.totalMs) v *= f;
+      totals[g0 + j] = statistic(t.totalMs, o.statistic);
+      runTotals[g0 + j] = t.totalMs;
+      netKeys[g0 + j] = t.keys;
+    }
+  }
 
   // 3. Rows: op keys (median of all in-network samples), the networks themselves, calibration.
-  const std::string origin = "profile " + space.spaceId() + " seed " + std::to_string(o.seed);
+  const std::string origin =
+      "profile " + space.spaceId() + " seed " + std::to_string(o.seed) + " statistic " + o.statistic;
   std::vector<Measurement> rows;
   std::map<std::string, double> table;
   for (const auto& [key, v] : samples) {
@@ -282,7 +345,7 @@ ProfileReport profileSpace(const SearchSpace& space, LatencyStore& store, const 
     m.medianMs = median(v);
     m.minMs = *std::min_element(v.begin(), v.end());
     m.p90Ms = percentile(v, 0.9);
-    m.latencyMs = *m.medianMs;
+    m.latencyMs = statistic(v, o.statistic);
     m.repeats = int64_t(v.size());
     m.source = Source::Profiled;
     m.origin = origin;
@@ -314,7 +377,7 @@ ProfileReport profileSpace(const SearchSpace& space, LatencyStore& store, const 
     m.dtype = dtype;
     m.threads = o.threads;
     m.batch = 1;
-    m.medianMs = totals[i];
+    m.medianMs = median(runTotals[i]);
     m.minMs = *std::min_element(runTotals[i].begin(), runTotals[i].end());
     m.p90Ms = percentile(runTotals[i], 0.9);
     m.latencyMs = totals[i];
@@ -333,10 +396,15 @@ ProfileReport profileSpace(const SearchSpace& space, LatencyStore& store, const 
   cal.overheadMs = median(overheads);
   cal.msPerMflop = sxx > 0 ? sxy / sxx : 0;
   cal.networks = int(picked.size());
+  cal.probeMs = probeRef;
   cal.origin = origin;
   store.setCalibration(cal);
   rep.overheadMs = cal.overheadMs;
   rep.msPerMflop = cal.msPerMflop;
+  rep.probeMs = probeRef;
+  if (probeRef > 0)
+    rep.probeSpread = (*std::max_element(probeTimes.begin(), probeTimes.end()) -
+                       *std::min_element(probeTimes.begin(), probeTimes.end())) / probeRef;
   rep.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   return rep;
 }

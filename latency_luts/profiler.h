@@ -43,6 +43,7 @@ struct NetworkTimes {
   std::vector<std::string> keys;              // op keys in execution order
   std::vector<std::vector<double>> opMs;      // [run][op]
   std::vector<double> totalMs;                // [run] wall time of Executor::run
+  int64_t rejected = 0;                       // runs thrown away as preempted
 };
 
 struct TimingOptions {
@@ -53,6 +54,10 @@ struct TimingOptions {
   // runs repeatedly) and then `burst` timed runs; visits go round the networks, so drift of the
   // machine's speed is spread over all of them.
   int burst = 4;
+  // A timed run during which the process was preempted (getrusage: an involuntary context
+  // switch) is thrown away and rerun, up to this many times per kept run; after that the run is
+  // kept as it is. 0 keeps every run.
+  int preemptRetries = 8;
   bool perOp = true;  // time ops in place (the per-op timer on); false: whole runs only
 };
 // Runs the plans interleaved run by run and returns each one's timings.
@@ -60,6 +65,16 @@ std::vector<NetworkTimes> timeInterleaved(const std::vector<runtime::Plan>& plan
 
 double median(std::vector<double> v);
 double percentile(std::vector<double> v, double p);  // nearest-rank on the sorted values, p in [0, 1]
+// "min" or "median" of v; InputError for another name. On a shared machine other processes only
+// ever add time, so the minimum over many short runs is the steadier estimate; on a quiet one
+// the median is the conventional figure.
+double statistic(const std::vector<double>& v, const std::string& name);
+void checkStatistic(const std::string& name);
+
+// The speed probe: a fixed small MobileNet-like network (3x96x96 input, about 12 MFLOPs) that
+// profile and validate run interleaved with every group of networks. Its time in a group against
+// its time when the table was built measures how fast the shared machine is at that moment.
+Graph probeGraph();
 
 struct ProfileOptions {
   std::string device;
@@ -71,9 +86,11 @@ struct ProfileOptions {
   int warmup = 3;
   int runs = 20;
   int burst = 4;
+  std::string statistic = "min";  // what a row's latency_ms is: "min" or "median" of its samples
   uint64_t seed = 1;
   std::vector<int> resolutions;  // mbconv: restrict the sampled input resolution
   bool remeasure = false;        // also replace keys that are already in the store
+  bool driftCorrection = true;   // scale each group's samples to the probe's median speed
   bool quiet = false;
 };
 
@@ -84,6 +101,8 @@ struct ProfileReport {
   int64_t keysSkipped = 0;     // already in the store
   double overheadMs = 0;       // fitted per-run overhead
   double msPerMflop = 0;       // FLOPs baseline slope
+  double probeMs = 0;          // the probe's reference time (median over groups)
+  double probeSpread = 0;      // (max - min) / median of the probe's per-group times
   double seconds = 0;
 };
 

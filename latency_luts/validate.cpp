@@ -105,6 +105,15 @@ Json ValidateResult::toJson(bool perNetwork) const {
   j["fallback_networks"] = fallbackNetworks;
   j["fallback_used"] = fallbackNetworks > 0;
   j["overhead_ms"] = overheadMs;
+  j["statistic"] = statisticName;
+  j["drift_corrected"] = driftCorrected;
+  if (!probeFactors.empty()) {
+    j["probe_factor_min"] = *std::min_element(probeFactors.begin(), probeFactors.end());
+    j["probe_factor_max"] = *std::max_element(probeFactors.begin(), probeFactors.end());
+  }
+  j["raw"] = figuresJson(rawModel);
+  j["raw"]["repeatability"] = rawRepeatability;
+  j["raw"]["flops_baseline"] = figuresJson(rawFlops);
   j["flops_baseline"] = figuresJson(flops);
   j["flops_baseline"]["ms_per_mflop"] = msPerMflop;
   j["flops_baseline"]["slope_fitted_on"] = flopsSlopeFromValidation ? "these validation networks" : "the profiled networks";
@@ -116,6 +125,8 @@ Json ValidateResult::toJson(bool perNetwork) const {
                    {"measured_ms", measured[i]},
                    {"measured_a_ms", measuredA[i]},
                    {"measured_b_ms", measuredB[i]},
+                   {"raw_a_ms", rawA[i]},
+                   {"raw_b_ms", rawB[i]},
                    {"mflops", mflops[i]}});
     j["networks"] = a;
   }
@@ -125,12 +136,14 @@ Json ValidateResult::toJson(bool perNetwork) const {
 ValidateResult validateModel(const SearchSpace& space, LatencyStore& store, const std::string& device,
                              const ValidateOptions& o) {
   if (o.samples < 2 || o.runs < 1 || o.groupSize < 1) throw InputError("validate: --samples must be >= 2");
+  checkStatistic(o.statistic);
   LutModelOptions mo;
   mo.threads = o.threads;
   mo.allowFallback = o.allowFallback;
   LutLatencyModel model(store, device, mo);
   ValidateResult res;
   res.overheadMs = model.overheadMs();
+  res.statisticName = o.statistic;
   Rng rng(o.seed);
   std::vector<Graph> graphs;
   for (int i = 0; i < o.samples; ++i) {
@@ -153,6 +166,13 @@ ValidateResult validateModel(const SearchSpace& space, LatencyStore& store, cons
   to.perOp = false;
   res.measuredA.assign(graphs.size(), 0);
   res.measuredB.assign(graphs.size(), 0);
+  res.rawA.assign(graphs.size(), 0);
+  res.rawB.assign(graphs.size(), 0);
+  auto cal = store.calibration(device, "f32", o.threads, 1);
+  const double probeRef = cal && cal->probeMs ? *cal->probeMs : 0;
+  res.driftCorrected = o.driftCorrection && probeRef > 0;
+  Rng probeRng(77);
+  const runtime::Plan probe = randomWeightPlan(probeGraph(), probeRng);
   Progress progress("validate " + device, int64_t(2 * graphs.size()), o.quiet);
   for (int pass = 0; pass < 2; ++pass) {
     for (size_t g0 = 0; g0 < graphs.size(); g0 += size_t(o.groupSize)) {
@@ -162,14 +182,22 @@ ValidateResult validateModel(const SearchSpace& space, LatencyStore& store, cons
         Rng wr = Rng(o.seed).split(0x77000000u + i);
         plans.push_back(randomWeightPlan(graphs[i], wr));
       }
-      const auto times = timeInterleaved(plans, to);
-      for (size_t j = 0; j < times.size(); ++j)
-        (pass == 0 ? res.measuredA : res.measuredB)[g0 + j] = median(times[j].totalMs);
+      plans.push_back(probe);
+      auto times = timeInterleaved(plans, to);
+      const double probeNow = statistic(times.back().totalMs, o.statistic);
+      times.pop_back();
+      const double f = res.driftCorrected && probeNow > 0 ? probeRef / probeNow : 1.0;
+      res.probeFactors.push_back(f);
+      for (size_t j = 0; j < times.size(); ++j) {
+        const double raw = statistic(times[j].totalMs, o.statistic);
+        (pass == 0 ? res.rawA : res.rawB)[g0 + j] = raw;
+        (pass == 0 ? res.measuredA : res.measuredB)[g0 + j] = raw * f;
+      }
       progress.set(int64_t(pass * graphs.size() + g1));
     }
   }
   progress.finish();
-  int rep5 = 0, rep10 = 0;
+  int rep5 = 0, rep10 = 0, rawRep5 = 0;
   std::vector<double> spreads;
   for (size_t i = 0; i < graphs.size(); ++i) {
     const double a = res.measuredA[i], b = res.measuredB[i];
@@ -179,12 +207,15 @@ ValidateResult validateModel(const SearchSpace& space, LatencyStore& store, cons
     spreads.push_back(spread);
     rep5 += spread <= 0.05;
     rep10 += spread <= 0.10;
+    const double ra = res.rawA[i], rb = res.rawB[i];
+    res.rawMeasured.push_back(0.5 * (ra + rb));
+    rawRep5 += std::fabs(ra - rb) / (0.5 * (ra + rb)) <= 0.05;
   }
+  res.rawRepeatability = double(rawRep5) / double(graphs.size());
   res.repeatability = double(rep5) / double(graphs.size());
   res.repeatability10 = double(rep10) / double(graphs.size());
   res.medianSpread = median(spreads);
   res.model = accuracyFigures(res.predicted, res.measured);
-  auto cal = store.calibration(device, "f32", o.threads, 1);
   if (cal && cal->msPerMflop > 0) {
     res.msPerMflop = cal->msPerMflop;
   } else {
@@ -195,6 +226,8 @@ ValidateResult validateModel(const SearchSpace& space, LatencyStore& store, cons
   }
   for (double m : res.mflops) res.flopsPredicted.push_back(res.msPerMflop * m);
   res.flops = accuracyFigures(res.flopsPredicted, res.measured);
+  res.rawModel = accuracyFigures(res.predicted, res.rawMeasured);
+  res.rawFlops = accuracyFigures(res.flopsPredicted, res.rawMeasured);
   return res;
 }
 

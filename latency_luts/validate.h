@@ -38,13 +38,19 @@ struct ValidateOptions {
   int warmup = 2;
   int runs = 15;  // timed runs per network per measurement
   int burst = 4;  // see TimingOptions::burst
+  std::string statistic = "min";  // of each measurement's runs: "min" or "median"
   std::vector<int> resolutions;
   bool allowFallback = false;
+  bool driftCorrection = true;  // scale each group by the probe's speed against profiling time
   bool quiet = false;
 };
 
 struct ValidateResult {
   AccuracyFigures model, flops;
+  AccuracyFigures rawModel, rawFlops;  // without drift correction
+  double rawRepeatability = 0;
+  bool driftCorrected = false;
+  std::vector<double> probeFactors;  // per group: table probe time / probe time now
   double repeatability = 0;    // fraction of networks whose two measurements agree within +-5%
   double repeatability10 = 0;  // the same within +-10%
   double medianSpread = 0;     // median |A - B| / mean(A, B)
@@ -52,7 +58,9 @@ struct ValidateResult {
   double overheadMs = 0, msPerMflop = 0;
   bool flopsSlopeFromValidation = false;  // no calibration: the baseline slope was fitted here
   std::vector<double> predicted, measured, measuredA, measuredB, flopsPredicted, mflops;
+  std::vector<double> rawMeasured, rawA, rawB;
   std::vector<std::string> archHashes;
+  std::string statisticName;
   Json toJson(bool perNetwork = false) const;
 };
 

@@ -90,10 +90,10 @@ void require(bool ok, const std::string& msg) {
 int run(int argc, char** argv) {
   Logger::instance().setProgramName("nas-lut");
   std::string command, db, device, kind, description, spacePath, archArg, modelPath, format, out, level, resolution,
-      prefix;
+      prefix, stat;
   int threads = 1, burst = 4, samples = 0, runs = 0, warmup = 3, group = 0, batch = 1;
   uint64_t seed = 0;
-  bool json = false, quiet = false, allowFallback = false, remeasure = false, noOps = false, perNetwork = false;
+  bool noDrift = false, json = false, quiet = false, allowFallback = false, remeasure = false, noOps = false, perNetwork = false;
   std::vector<std::string> files;
   po::options_description desc("nas-lut: device latency lookup tables\n\nUsage: nas-lut <command> [options] [files]\n\nOptions");
   // clang-format off
@@ -110,6 +110,7 @@ int run(int argc, char** argv) {
     ("warmup", po::value(&warmup)->default_value(3), "untimed runs per network first")
     ("group", po::value(&group), "networks interleaved (default 6)")
     ("burst", po::value(&burst)->default_value(4), "timed runs per visit of a network (after one untimed run)")
+    ("statistic", po::value(&stat)->default_value("min"), "profile/validate: min or median of the timed runs")
     ("threads", po::value(&threads)->default_value(1), "runtime threads (a table's rows are per thread count)")
     ("batch", po::value(&batch)->default_value(1), "predict: batch of the table's rows to use")
     ("seed", po::value(&seed)->default_value(0), "random seed (profile default 1, validate default 1000)")
@@ -120,6 +121,7 @@ int run(int argc, char** argv) {
     ("level", po::value(&level), "export: op, block or arch only")
     ("out", po::value(&out), "export: write the CSV here (atomically) instead of stdout")
     ("allow-fallback", po::bool_switch(&allowFallback), "predict/validate: estimate missing op keys (flagged in the output)")
+    ("no-drift-correction", po::bool_switch(&noDrift), "profile/validate: do not scale groups by the speed probe")
     ("remeasure", po::bool_switch(&remeasure), "profile: replace keys already in the table")
     ("no-ops", po::bool_switch(&noOps), "predict: leave out the per-op breakdown")
     ("per-network", po::bool_switch(&perNetwork), "validate: list every network in the JSON")
@@ -182,14 +184,16 @@ int run(int argc, char** argv) {
     if (group) o.groupSize = group;
     o.warmup = warmup;
     o.burst = burst;
+    o.statistic = stat;
     o.seed = vm["seed"].defaulted() ? 1 : seed;
     o.resolutions = resolutions;
     o.remeasure = remeasure;
+    o.driftCorrection = !noDrift;
     o.quiet = quiet;
     const ProfileReport r = profileSpace(*space, store, o);
     Json j = {{"device", device},           {"space_id", space->spaceId()}, {"threads", threads},
               {"networks", r.networks},     {"keys_seen", r.keysSeen},      {"keys_written", r.keysWritten},
-              {"keys_skipped", r.keysSkipped}, {"overhead_ms", r.overheadMs}, {"ms_per_mflop", r.msPerMflop},
+              {"keys_skipped", r.keysSkipped}, {"overhead_ms", r.overheadMs}, {"ms_per_mflop", r.msPerMflop}, {"probe_ms", r.probeMs}, {"probe_spread", r.probeSpread},
               {"seconds", r.seconds}};
     std::cout << (json ? j.dump(2) : j.dump()) << std::endl;
     return 0;
@@ -207,10 +211,12 @@ int run(int argc, char** argv) {
     if (group) o.groupSize = group;
     o.warmup = warmup;
     o.burst = burst;
+    o.statistic = stat;
     o.seed = vm["seed"].defaulted() ? 1000 : seed;
     o.threads = threads;
     o.resolutions = resolutions;
     o.allowFallback = allowFallback;
+    o.driftCorrection = !noDrift;
     o.quiet = quiet;
     const ValidateResult r = validateModel(*space, store, device, o);
     Json j = r.toJson(perNetwork);
