@@ -5,7 +5,7 @@
 // and Spearman, mean ± std over seeds). Hyperparameters are fixed in this file (see --tune for
 // how they were chosen: cross-validation inside the training archs of seeds 1000+, never on
 // held-out archs). Then the ensembles' 90%-interval coverage (raw, and with a stddev scale fitted
-// on a fifth of the training archs) and the batched prediction speed of a 5-model XGBoost
+// by 5-fold cross-calibration inside the training archs) and the batched prediction speed of a 5-model XGBoost
 // ensemble against a single XGBoost model, measured in the same run on one thread.
 // Usage: predictor_bench [--seeds 10] [--sizes 50,100,200,1000] [--only name,name] [--tune]
 //                        [--threads 1] [--speed-only]
@@ -262,13 +262,9 @@ int main(int argc, char** argv) {
           if (c.spec["kind"] == "ensemble") {
             Cov& cv = coverage[c.name][n];
             cv.raw.push_back(intervalCoverage(out, truth).coverage);
-            // Scale fitted on the training archs only: fit on 4/5, calibrate on the other 1/5.
-            std::vector<int> tr, ca;
-            for (int k = 0; k < n; ++k) (k % 5 == 4 ? ca : tr).push_back(train[k]);
-            auto calib = makePredictor(c.spec);
+            // Scale fitted on the training archs only: 5-fold out-of-sample predictions.
             Rng rng2{uint64_t(s) + 500};
-            calib->fit(rows(x, tr), pick(acc, tr), rng2);
-            const double scale = fitStddevScale(calib->predict(rows(x, ca)), pick(acc, ca));
+            const double scale = crossCalibratedScale(c.spec, rows(x, train), pick(acc, train), rng2, 5);
             std::vector<Prediction> scaled = out;
             for (auto& q : scaled) q.stddev *= scale;
             cv.scaled.push_back(intervalCoverage(scaled, truth).coverage);

@@ -52,4 +52,33 @@ double fitStddevScale(const std::vector<Prediction>& pred, const std::vector<dou
   return std::max(s, 1e-12);
 }
 
+double crossCalibratedScale(const Json& spec, const FeatureMatrix& x, const std::vector<double>& y, Rng& rng,
+                            int folds, double target, double z) {
+  if (x.size() != y.size()) throw InputError("crossCalibratedScale: rows and targets differ in number");
+  if (folds < 2 || size_t(folds) > x.size())
+    throw InputError("crossCalibratedScale: folds must be in [2, " + std::to_string(x.size()) + "], got " +
+                     std::to_string(folds));
+  std::vector<Prediction> oos(x.size());
+  for (int f = 0; f < folds; ++f) {
+    FeatureMatrix tx, vx;
+    std::vector<double> ty;
+    std::vector<size_t> vi;
+    for (size_t i = 0; i < x.size(); ++i) {
+      if (int(i % size_t(folds)) == f) {
+        vx.push_back(x[i]);
+        vi.push_back(i);
+      } else {
+        tx.push_back(x[i]);
+        ty.push_back(y[i]);
+      }
+    }
+    auto p = makePredictor(spec);
+    Rng fr = rng.split(uint64_t(f));
+    p->fit(tx, ty, fr);
+    const std::vector<Prediction> out = p->predict(vx);
+    for (size_t k = 0; k < vi.size(); ++k) oos[vi[k]] = out[k];
+  }
+  return fitStddevScale(oos, y, target, z);
+}
+
 }  // namespace hwnas

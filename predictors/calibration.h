@@ -26,4 +26,12 @@ CoverageReport intervalCoverage(const std::vector<Prediction>& pred, const std::
 double fitStddevScale(const std::vector<Prediction>& pred, const std::vector<double>& truth, double target = 0.9,
                       double z = kZ90);
 
+// Cross-calibration of a predictor spec on its own training rows: `folds` times, fits the spec
+// on the other folds (with rng.split(fold)) and predicts the held-back fold, so every row gets
+// an out-of-sample prediction; returns fitStddevScale over all n of them. Costs `folds` fits.
+// Fit the final model on all rows and set the scale on it (EnsemblePredictor::setStddevScale).
+// InputError unless 2 <= folds <= n.
+double crossCalibratedScale(const Json& spec, const FeatureMatrix& x, const std::vector<double>& y, Rng& rng,
+                            int folds = 5, double target = 0.9, double z = kZ90);
+
 }  // namespace hwnas

@@ -46,3 +46,26 @@ TEST(Calibration, ScaledEnsembleCoversAboutNinetyPercentOnHeldOutArchs) {
   const CoverageReport r = intervalCoverage(e->predict(enc->encodeBatch(nb201Archs(test))), nb201Targets(test));
   EXPECT_NEAR(r.coverage, 0.9, 0.04) << "scale " << s;
 }
+
+TEST(Calibration, CrossCalibratedScaleUsesOnlyTrainingArchs) {
+  Nb201Space space;
+  auto enc = makeEncoder(space, "onehot");
+  std::vector<int> train, test;
+  nb201Split(22, 400, 1500, train, test);
+  const Json spec = {{"kind", "ensemble"}, {"members", 5}, {"member", {{"kind", "xgboost"}, {"rounds", 100}}}};
+  const FeatureMatrix x = enc->encodeBatch(nb201Archs(train));
+  const std::vector<double> y = nb201Targets(train);
+  Rng rng(3);
+  const double s = crossCalibratedScale(spec, x, y, rng, 4);
+  EXPECT_GT(s, 1.0);  // bootstrap tree ensembles are over-confident
+  auto e = makePredictor(spec);
+  Rng fitRng(4);
+  e->fit(x, y, fitRng);
+  std::vector<Prediction> p = e->predict(enc->encodeBatch(nb201Archs(test)));
+  const double raw = intervalCoverage(p, nb201Targets(test)).coverage;
+  for (auto& q : p) q.stddev *= s;
+  const double cal = intervalCoverage(p, nb201Targets(test)).coverage;
+  EXPECT_GT(cal, raw);
+  EXPECT_NEAR(cal, 0.9, 0.05) << "raw " << raw << " scale " << s;
+  EXPECT_THROW(crossCalibratedScale(spec, x, y, rng, 1), InputError);
+}
