@@ -23,9 +23,28 @@ namespace {
 
 std::string choiceText(const Json& j) { return j.is_string() ? j.get<std::string>() : j.dump(); }
 
-class OneHotEncoder : public Encoder {
+// The encoders here are functions of the arch's decision indices; a concatenation asks the
+// space for them once per arch.
+class IndexedEncoder : public Encoder {
  public:
-  explicit OneHotEncoder(const SearchSpace& space) : space_(space), slots_(space.decisionSlots()) {
+  explicit IndexedEncoder(const SearchSpace& space) : space_(space) {}
+  // Appends width() values for the decision indices `idx` to `out`.
+  virtual void append(const std::vector<int>& idx, std::vector<double>& out) const = 0;
+  std::vector<double> encode(const ArchConfig& arch) const override {
+    std::vector<double> v;
+    v.reserve(width());
+    append(space_.decisionIndices(arch), v);
+    return v;
+  }
+  const SearchSpace& space() const { return space_; }
+
+ protected:
+  const SearchSpace& space_;
+};
+
+class OneHotEncoder : public IndexedEncoder {
+ public:
+  explicit OneHotEncoder(const SearchSpace& space) : IndexedEncoder(space), slots_(space.decisionSlots()) {
     for (const DecisionSlot& s : slots_) {
       offset_.push_back(width_);
       width_ += int(s.choices.size());
@@ -39,16 +58,14 @@ class OneHotEncoder : public Encoder {
       for (const Json& c : s.choices) names.push_back(s.path + "=" + choiceText(c));
     return names;
   }
-  std::vector<double> encode(const ArchConfig& arch) const override {
-    const std::vector<int> idx = space_.decisionIndices(arch);
-    std::vector<double> v(width_, 0.0);
+  void append(const std::vector<int>& idx, std::vector<double>& v) const override {
+    const size_t base = v.size();
+    v.resize(base + width_, 0.0);
     for (size_t i = 0; i < idx.size(); ++i)
-      if (idx[i] >= 0) v[offset_[i] + idx[i]] = 1.0;
-    return v;
+      if (idx[i] >= 0) v[base + offset_[i] + idx[i]] = 1.0;
   }
 
  private:
-  const SearchSpace& space_;
   std::vector<DecisionSlot> slots_;
   std::vector<int> offset_;
   int width_ = 0;
@@ -56,9 +73,9 @@ class OneHotEncoder : public Encoder {
 
 // What the cell encoders share: the topology, all input->output paths (as edge lists, in DFS
 // order from the input, edges tried in their listed order), and the op per edge of an arch.
-class CellEncoder : public Encoder {
+class CellEncoder : public IndexedEncoder {
  public:
-  CellEncoder(const SearchSpace& space, const std::string& encName) : space_(space) {
+  CellEncoder(const SearchSpace& space, const std::string& encName) : IndexedEncoder(space) {
     auto t = space.cellTopology();
     if (!t)
       throw InputError("encoder '" + encName + "' needs a cell search space; space '" + space.name() + "' (kind " +
@@ -87,8 +104,7 @@ class CellEncoder : public Encoder {
 
  protected:
   // Op index per edge.
-  std::vector<int> edgeOps(const ArchConfig& arch) const {
-    const std::vector<int> idx = space_.decisionIndices(arch);
+  std::vector<int> edgeOps(const std::vector<int>& idx) const {
     std::vector<int> ops(topo_.edges.size());
     for (size_t e = 0; e < ops.size(); ++e) ops[e] = idx.at(topo_.edgeSlot[e]);
     return ops;
@@ -107,7 +123,6 @@ class CellEncoder : public Encoder {
     return live;
   }
 
-  const SearchSpace& space_;
   CellTopology topo_;
   std::vector<int> liveOps_;  // op indices other than none
   std::vector<int> opRank_;   // op index -> position in liveOps_, -1 for none
@@ -138,16 +153,13 @@ class AdjacencyEncoder : public CellEncoder {
       for (int o : liveOps_) n.push_back("e" + std::to_string(e) + "=" + topo_.ops[o]);
     return n;
   }
-  std::vector<double> encode(const ArchConfig& arch) const override {
-    const std::vector<int> ops = edgeOps(arch);
+  void append(const std::vector<int>& idx, std::vector<double>& v) const override {
+    const std::vector<int> ops = edgeOps(idx);
     const std::vector<char> live = liveEdges(ops);
-    std::vector<double> v;
-    v.reserve(width());
     auto on = [&](int e) { return e < 0 || live[e]; };
     for (const auto& l : links_) v.push_back(on(l.first) && on(l.second) ? 1.0 : 0.0);
     for (size_t e = 0; e < topo_.edges.size(); ++e)
       for (int o : liveOps_) v.push_back(live[e] && ops[e] == o ? 1.0 : 0.0);
-    return v;
   }
 
  private:
@@ -190,17 +202,17 @@ class PathEncoder : public CellEncoder {
     }
     return n;
   }
-  std::vector<double> encode(const ArchConfig& arch) const override {
-    const std::vector<int> ops = edgeOps(arch);
+  void append(const std::vector<int>& idx, std::vector<double>& v) const override {
+    const std::vector<int> ops = edgeOps(idx);
     const int K = int(liveOps_.size());
-    std::vector<double> v(width_, 0.0);
+    const size_t base = v.size();
+    v.resize(base + width_, 0.0);
     for (const auto& p : paths_) {
       if (!pathLive(p, ops)) continue;
       int code = 0;
       for (int e : p) code = code * K + opRank_[ops[e]];
-      v[lenOffset_[p.size()] + code] += 1.0;
+      v[base + lenOffset_[p.size()] + code] += 1.0;
     }
-    return v;
   }
 
  private:
@@ -224,18 +236,21 @@ class CellStatsEncoder : public CellEncoder {
     n.push_back("connected");
     return n;
   }
-  std::vector<double> encode(const ArchConfig& arch) const override {
-    const std::vector<int> ops = edgeOps(arch);
+  void append(const std::vector<int>& idx, std::vector<double>& out) const override {
+    const std::vector<int> ops = edgeOps(idx);
     const std::vector<char> live = liveEdges(ops);
     const size_t K = liveOps_.size();
-    std::vector<double> v(width(), 0.0);
+    const size_t base = out.size();
+    out.resize(base + width(), 0.0);
+    double* v = out.data() + base;
     for (size_t e = 0; e < ops.size(); ++e)
       if (live[e]) v[opRank_[ops[e]]] += 1.0;
     double anyLive = 0;
+    std::vector<int> onPath(K);
     for (const auto& p : paths_) {
       if (!pathLive(p, ops)) continue;
       anyLive = 1;
-      std::vector<int> onPath(K, 0);
+      std::fill(onPath.begin(), onPath.end(), 0);
       for (int e : p) onPath[opRank_[ops[e]]]++;
       for (size_t k = 0; k < K; ++k) {
         if (onPath[k] > 0) v[K + k] += 1.0;
@@ -243,14 +258,13 @@ class CellStatsEncoder : public CellEncoder {
       }
       v[3 * K + p.size() - 1] += 1.0;
     }
-    v.back() = anyLive;
-    return v;
+    v[width() - 1] = anyLive;
   }
 };
 
 class ConcatEncoder : public Encoder {
  public:
-  explicit ConcatEncoder(std::vector<std::unique_ptr<Encoder>> parts) : parts_(std::move(parts)) {
+  explicit ConcatEncoder(std::vector<std::unique_ptr<IndexedEncoder>> parts) : parts_(std::move(parts)) {
     for (const auto& p : parts_) width_ += p->width();
   }
   std::string name() const override {
@@ -270,19 +284,18 @@ class ConcatEncoder : public Encoder {
   std::vector<double> encode(const ArchConfig& arch) const override {
     std::vector<double> v;
     v.reserve(width_);
-    for (const auto& p : parts_) {
-      auto f = p->encode(arch);
-      v.insert(v.end(), f.begin(), f.end());
-    }
+    // Every part here is an IndexedEncoder of the same space: one decisionIndices() per arch.
+    const std::vector<int> idx = parts_[0]->space().decisionIndices(arch);
+    for (const auto& p : parts_) p->append(idx, v);
     return v;
   }
 
  private:
-  std::vector<std::unique_ptr<Encoder>> parts_;
+  std::vector<std::unique_ptr<IndexedEncoder>> parts_;
   int width_ = 0;
 };
 
-std::unique_ptr<Encoder> makeOne(const SearchSpace& space, const std::string& name) {
+std::unique_ptr<IndexedEncoder> makeOne(const SearchSpace& space, const std::string& name) {
   if (name == "onehot") return std::make_unique<OneHotEncoder>(space);
   if (name == "adjacency") return std::make_unique<AdjacencyEncoder>(space);
   if (name == "path") return std::make_unique<PathEncoder>(space);
@@ -294,7 +307,7 @@ std::unique_ptr<Encoder> makeOne(const SearchSpace& space, const std::string& na
 
 std::unique_ptr<Encoder> makeEncoder(const SearchSpace& space, const std::string& name) {
   if (name.find('+') == std::string::npos) return makeOne(space, name);
-  std::vector<std::unique_ptr<Encoder>> parts;
+  std::vector<std::unique_ptr<IndexedEncoder>> parts;
   size_t start = 0;
   while (true) {
     const size_t plus = name.find('+', start);

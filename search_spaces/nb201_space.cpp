@@ -330,8 +330,7 @@ std::vector<DecisionSlot> Nb201Space::decisionSlots() const {
 }
 
 std::vector<int> Nb201Space::decisionIndices(const ArchConfig& arch) const {
-  validate(arch);
-  const Edges e = edges(arch);
+  const Edges e = edges(arch);  // validates
   return std::vector<int>(e.begin(), e.end());
 }
 
