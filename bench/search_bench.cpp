@@ -96,14 +96,16 @@ struct StrategyCase {
 };
 
 // The guided settings of configs/benchmarks/nb201_pixel3_guided.yaml: a 5-member bootstrap
-// ensemble of ridge regressions on one-hot + path + cell-statistics features, UCB (beta 0.5)
+// ensemble of ridge regressions on one-hot + path + cell-statistics features, fitted on
+// max(valid_acc, median of the queried), UCB (beta 0.5)
 // over 200 mutations of the 10 best plus 8000 uniform (screened) candidates per ask.
 std::string kGuidedExtra =
     "  batch: 5\n  guided: {initial: 10, parents: 10, candidates: 200, random_candidates: 8000, acquisition: ucb, "
-    "ucb_beta: 0.5, encoding: onehot+path+cellstats, predictor: {kind: ensemble, members: 5, member: {kind: ridge, "
+    "ucb_beta: 0.5, encoding: onehot+path+cellstats, target: clip, predictor: {kind: ensemble, members: 5, member: {kind: ridge, "
     "alpha: 1.0}}}\n";
 std::string kGuidedPixelExtra = kGuidedExtra;
 bool kGuidedOnly = false;
+std::string kNsgaExtra = "  nsga2: {population: 20, crossover_prob: 0.5}\n";
 
 void cifar(int seeds) {
   std::vector<int> qs = {50, 75, 100, 150, 300};
@@ -208,7 +210,7 @@ void pixel3(int seeds) {
 void nsga(int seeds) {
   auto p = problem(kAcc +
                    "  minimize:\n    - {metric: latency, device: raspi4}\n    - {metric: latency, device: fpga}\n" + kLat +
-                   searchBlock("nsga2", 300, "  nsga2: {population: 50, crossover_prob: 0.5}\n") + kReport);
+                   searchBlock("nsga2", 300, kNsgaExtra) + kReport);
   std::vector<std::string> devs = {"raspi4", "fpga"};
   std::vector<double> quant = {0.10, 0.25, 0.50, 0.75, 0.90};
   std::vector<double> valid(Nb201Space::kArchs);
@@ -255,9 +257,9 @@ void nsga(int seeds) {
         }
     }
   }
-  std::printf("\n== NSGA-II (pop 50) on Raspberry Pi 4 + FPGA latency, 300 queries, %d seeds: valid_acc regret of the best\n"
+  std::printf("\n== NSGA-II (%s) on Raspberry Pi 4 + FPGA latency, 300 queries, %d seeds: valid_acc regret of the best\n"
               "   front member within each budget against the exhaustive optimum (random: 300 random archs' front)\n",
-              seeds);
+              kNsgaExtra.substr(9, kNsgaExtra.size() - 10).c_str(), seeds);
   std::printf("%-8s %-6s %12s %12s %16s %16s\n", "device", "quant", "budget ms", "optimum", "nsga2 regret", "random regret");
   double sumN = 0, sumR = 0;
   int cnt = 0;
@@ -288,7 +290,7 @@ void throughput(int threads) {
   const Json xgb = {{"kind", "ensemble"}, {"members", 5}, {"bootstrap", true},
                     {"member", {{"kind", "xgboost"}, {"rounds", 200}, {"max_depth", 6}, {"eta", 0.1}, {"nthread", 1}}}};
   std::string extra = "  batch: 5\n  guided: {initial: 10, parents: 10, candidates: 200, random_candidates: 8000, acquisition: ucb, "
-                      "ucb_beta: 0.5, encoding: onehot+path+cellstats, predictor: " + xgb.dump() + "}\n";
+                      "ucb_beta: 0.5, encoding: onehot+path+cellstats, target: clip, predictor: " + xgb.dump() + "}\n";
   auto p = problem(kAcc + kLat + "constraints:\n  - {metric: latency, device: pixel3, max: 10.6756}\n" +
                    searchBlock("guided", 150, extra));
   TempDir tmp;
@@ -352,6 +354,7 @@ int main(int argc, char** argv) {
     else if (a == "--guided" && i + 1 < argc) kGuidedExtra = kGuidedPixelExtra = std::string(argv[++i]) + "\n";
     else if (a == "--guided-pixel3" && i + 1 < argc) kGuidedPixelExtra = std::string(argv[++i]) + "\n";
     else if (a == "--guided-only") kGuidedOnly = true;
+    else if (a == "--nsga" && i + 1 < argc) kNsgaExtra = std::string(argv[++i]) + "\n";
     else {
       std::fprintf(stderr, "usage: search_bench [--seeds N] [--nsga-seeds N] [--only cifar|pixel3|nsga|throughput] [--threads T]\n");
       return 2;

@@ -56,6 +56,17 @@ class Guided : public Strategy {
       xa.push_back(e->arch);
       y.push_back(e->accuracy);
     }
+    double floor = -INFINITY;
+    if (o_.target == "clip") {
+      std::vector<double> s = y;
+      std::nth_element(s.begin(), s.begin() + long(s.size() / 2), s.end());
+      floor = s[s.size() / 2];
+    }
+    auto transform = [&](double acc) {
+      if (o_.target == "log_error") return -std::log(std::max(100.5 - acc, 1e-6));
+      return std::max(acc, floor);
+    };
+    for (double& v : y) v = transform(v);
     auto predictor = makePredictor(o_.predictor, "search.guided.predictor");
     Rng fitRng = rng.split(1);
     auto t0 = std::chrono::steady_clock::now();
@@ -97,7 +108,7 @@ class Guided : public Strategy {
     predictSeconds_ += std::chrono::duration<double>(std::chrono::steady_clock::now() - p0).count();
     double best = -INFINITY;
     for (const auto* e : known)
-      if (e->feasible()) best = std::max(best, e->accuracy);
+      if (e->feasible()) best = std::max(best, transform(e->accuracy));
     std::vector<double> score(cands.size());
     for (size_t i = 0; i < cands.size(); ++i) {
       double mu = pred[i].mean, sd = std::max(pred[i].stddev, 1e-9);

@@ -365,7 +365,7 @@ void SearchProblem::parseRoot(const YamlNode& root, const std::string& baseDir) 
   }
   if (auto e = s.find("guided")) {
     e->checkKeys({"initial", "parents", "candidates", "random_candidates", "mutation_prob", "acquisition", "ucb_beta",
-                  "encoding", "predictor"});
+                  "encoding", "predictor", "target"});
     auto& g = settings_.guided;
     g.initial = e->getInt("initial", g.initial);
     g.parents = e->getInt("parents", g.parents);
@@ -375,6 +375,7 @@ void SearchProblem::parseRoot(const YamlNode& root, const std::string& baseDir) 
     if (e->has("acquisition")) g.acquisition = (*e)["acquisition"].asEnum({"its", "ucb", "ei"});
     g.ucbBeta = e->getDouble("ucb_beta", g.ucbBeta);
     g.encoding = e->getString("encoding", g.encoding);
+    if (e->has("target")) g.target = (*e)["target"].asEnum({"raw", "log_error", "clip"});
     if (auto p = e->find("predictor")) g.predictor = yamlToJson(p->raw());
     if (g.initial < 1) (*e)["initial"].fail("initial must be >= 1");
     if (g.parents < 1) (*e)["parents"].fail("parents must be >= 1");

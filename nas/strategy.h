@@ -168,6 +168,9 @@ struct GuidedOptions {
   std::string acquisition = "its";  // its | ucb | ei
   double ucbBeta = 1.0;
   std::string encoding = "onehot";  // an encoder from predictors/
+  // What the predictor is fitted on: raw accuracy, log_error = -log(100.5 - acc) (stretches
+  // the top, squashes the collapsed archs), or clip = max(acc, median of what was queried).
+  std::string target = "raw";
   Json predictor;              // a makePredictor spec; default: 5-member XGBoost ensemble
 };
 

@@ -152,7 +152,7 @@ TEST(Strategies, SaveLoadGivesTheSameContinuation) {
       "  strategy: evolution\n  queries: 60\n  batch: 3\n  evolution: {population: 10, sample_size: 3}\n",
       "  strategy: nsga2\n  queries: 60\n  nsga2: {population: 8}\n",
       "  strategy: local\n  queries: 60\n  batch: 5\n",
-      "  strategy: guided\n  queries: 40\n  batch: 4\n  guided: {initial: 8, candidates: 40, predictor: {kind: ensemble, members: 3, member: {kind: ridge}}}\n",
+      "  strategy: guided\n  queries: 40\n  batch: 4\n  guided: {initial: 8, candidates: 40, target: clip, predictor: {kind: ensemble, members: 3, member: {kind: ridge}}}\n",
   };
   for (const auto& s : searches) {
     std::string extra;
