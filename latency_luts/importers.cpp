@@ -92,10 +92,17 @@ Measurement baseRow(const std::string& device, KeyLevel level, const std::string
 
 Measurement nb201Row(const std::string& device, int index, double ms, int batch, const std::string& path) {
   static const std::string spaceId = Nb201Space().spaceId();
-  const ArchConfig a = Nb201Space::fromIndex(index);
+  // Hashes by index, computed once (fromIndex and hashing cost more than the insert).
+  static const std::vector<std::string> hashes = [] {
+    std::vector<std::string> h(Nb201Space::kArchs);
+    for (int i = 0; i < Nb201Space::kArchs; ++i) h[size_t(i)] = Nb201Space::fromIndex(i).hashHex();
+    return h;
+  }();
+  if (index < 0 || index >= Nb201Space::kArchs)
+    throw InputError(path + ": index " + std::to_string(index) + " is outside the NB201 range 0..15624");
   Measurement m = baseRow(device, KeyLevel::Arch, path);
   m.spaceId = spaceId;
-  m.archHash = a.hashHex();
+  m.archHash = hashes[size_t(index)];
   m.key = archKey(spaceId, m.archHash);
   m.batch = batch;
   m.latencyMs = ms;

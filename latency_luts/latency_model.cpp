@@ -97,7 +97,7 @@ LutLatencyModel::LutLatencyModel(LatencyStore& store, const std::string& device,
           y[r] += x[r] * m->latencyMs;
         }
       }
-      for (int r = 0; r < 3; ++r) A[r][r] += 1e-9 + 1e-6 * A[r][r];
+      for (int r = 0; r < 3; ++r) A[r][r] += 1e-12 + 1e-10 * A[r][r];
       for (int p = 0; p < 3; ++p)
         for (int r = p + 1; r < 3; ++r) {
           const double f = A[r][p] / A[p][p];

@@ -251,8 +251,10 @@ ProfileReport profileSpace(const SearchSpace& space, LatencyStore& store, const 
       int gain = 0;
       std::set<std::string> uniq;
       for (const auto& k : opKeys(space.toGraph(a))) uniq.insert(k);
-      for (const auto& k : uniq)
-        if ((o.remeasure || !existing.count(k)) && cover[k] < o.minCoverage) ++gain;
+      for (const auto& k : uniq) {
+        auto it = cover.find(k);
+        if ((o.remeasure || !existing.count(k)) && (it == cover.end() || it->second < o.minCoverage)) ++gain;
+      }
       if (gain > best) best = gain, bestArch = a;
     }
     if (best <= 0) {

@@ -1,0 +1,128 @@
+// Profiler: plan op costs agree with the Graph's MACs, random-weight plans run and stay finite,
+// the Executor's per-op timer, and a small profile run that covers its networks' keys, writes
+// arch rows and calibration, and resumes without remeasuring.
+// (Structure only: tests never assert timings.)
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <set>
+
+#include "core/error.h"
+#include "core/lower.h"
+#include "latency_luts/latency_model.h"
+#include "latency_luts/profiler.h"
+#include "runtime/executor.h"
+#include "search_spaces/search_space.h"
+
+using namespace hwnas;
+
+namespace {
+const std::string kSrc = HWNAS_SOURCE_DIR;
+}
+
+TEST(Profiler, PlanOpCostsSumToTheGraphMacs) {
+  for (const char* name : {"fmnist_small.yaml", "ofa_mbv3.yaml", "nb201.yaml"}) {
+    auto space = loadSearchSpace(kSrc + "/configs/spaces/" + name);
+    Rng rng(5);
+    for (int i = 0; i < 5; ++i) {
+      const Graph g = space->toGraph(space->sample(rng));
+      const runtime::Plan p = lowerStructure(g);
+      // A BN the lowering could not fold (NB201's last BN-ReLU) runs as a 1x1 depthwise conv:
+      // one MAC per element in the plan, elementwise work in the Graph.
+      int64_t macs = 0, loneBn = 0;
+      for (size_t k = 0; k < p.ops.size(); ++k) {
+        macs += planOpCost(p, k).macs;
+        if (p.ops[k].type == runtime::OpType::DepthwiseConv2d && p.ops[k].kernelH == 1)
+          loneBn += runtime::shapeElements(p.tensors[p.ops[k].output].shape);
+      }
+      EXPECT_EQ(macs, g.cost().macs + loneBn) << name << " sample " << i;
+    }
+  }
+}
+
+TEST(Profiler, RandomWeightPlansRunFiniteAndTheOpTimerCoversEveryOp) {
+  auto space = loadSearchSpace(kSrc + "/configs/spaces/fmnist_small.yaml");
+  Rng rng(9);
+  const runtime::Plan p = randomWeightPlan(space->toGraph(space->largest()), rng);
+  runtime::Executor ex(p);
+  std::vector<float> in(size_t(runtime::shapeElements(ex.inputShape())), 0.5f);
+  std::vector<int64_t> ns = {42};
+  ex.run(in);
+  EXPECT_EQ(ns, std::vector<int64_t>{42});  // no timer set: untouched
+  ex.setOpTimer(&ns);
+  const auto out = ex.run(in);
+  ASSERT_EQ(ns.size(), p.ops.size());
+  for (int64_t v : ns) EXPECT_GE(v, 0);
+  for (float v : out) EXPECT_TRUE(std::isfinite(v));
+  ex.setOpTimer(nullptr);
+  // The probe network lowers and runs too.
+  Rng r2(1);
+  runtime::Executor probe(randomWeightPlan(probeGraph(), r2));
+  for (float v : probe.run(std::vector<float>(3 * 96 * 96, 0.1f))) EXPECT_TRUE(std::isfinite(v));
+}
+
+TEST(Profiler, RestrictResolutionChecksTheSpace) {
+  auto ofa = loadSearchSpace(kSrc + "/configs/spaces/ofa_mbv3.yaml");
+  Rng rng(2);
+  for (int i = 0; i < 10; ++i) {
+    ArchConfig a = restrictResolution(*ofa, ofa->sample(rng), {128, 160}, rng);
+    const int r = a.json()["resolution"].get<int>();
+    EXPECT_TRUE(r == 128 || r == 160) << r;
+  }
+  EXPECT_THROW(restrictResolution(*ofa, ofa->sample(rng), {130}, rng), InputError);
+  auto nb = loadSearchSpace(kSrc + "/configs/spaces/nb201.yaml");
+  EXPECT_THROW(restrictResolution(*nb, nb->sample(rng), {32}, rng), InputError);
+}
+
+TEST(Profiler, ProfileCoversItsKeysAndResumes) {
+  auto space = loadSearchSpace(kSrc + "/configs/spaces/fmnist_small.yaml");
+  LatencyStore store(":memory:");
+  store.addDevice({"host-cpu", "cpu", ""});
+  ProfileOptions o;
+  o.device = "host-cpu";
+  o.samples = 4;
+  o.candidates = 8;
+  o.groupSize = 2;
+  o.runs = 3;
+  o.burst = 3;
+  o.warmup = 1;
+  o.seed = 11;
+  o.quiet = true;
+  const ProfileReport r = profileSpace(*space, store, o);
+  EXPECT_EQ(r.networks, 4);
+  EXPECT_EQ(r.keysWritten, r.keysSeen);
+  EXPECT_EQ(store.count("host-cpu", KeyLevel::Op), r.keysSeen);
+  EXPECT_EQ(store.count("host-cpu", KeyLevel::Arch), 4);
+  auto cal = store.calibration("host-cpu", "f32", 1, 1);
+  ASSERT_TRUE(cal);
+  EXPECT_EQ(cal->networks, 4);
+  EXPECT_GT(cal->msPerMflop, 0);
+  ASSERT_TRUE(cal->probeMs);
+  EXPECT_GT(*cal->probeMs, 0);
+  for (const auto& m : store.query({"host-cpu", KeyLevel::Op, "f32", 1, 1})) {
+    EXPECT_GE(m.repeats, 3) << m.key;
+    EXPECT_LE(*m.minMs, *m.medianMs);
+    EXPECT_LE(*m.medianMs, *m.p90Ms);
+    EXPECT_EQ(m.latencyMs, *m.minMs);  // statistic "min"
+    EXPECT_TRUE(m.macs && m.bytes);
+    EXPECT_EQ(m.source, Source::Profiled);
+  }
+  for (const auto& a : store.query({"host-cpu", KeyLevel::Arch, "f32", 1, 1})) EXPECT_EQ(a.spaceId, space->spaceId());
+  // Resume: keys already in the table are skipped (their rows untouched), new ones are added.
+  const auto before = store.table("host-cpu", KeyLevel::Op, "f32", 1, 1);
+  const ProfileReport again = profileSpace(*space, store, o);
+  EXPECT_EQ(store.count("host-cpu", KeyLevel::Op), r.keysWritten + again.keysWritten);
+  for (const auto& [k, m] : before) {
+    auto now = store.get("host-cpu", KeyLevel::Op, k, "f32", 1, 1);
+    ASSERT_TRUE(now);
+    EXPECT_EQ(now->latencyMs, m.latencyMs) << k;
+    EXPECT_EQ(now->createdAt, m.createdAt) << k;
+  }
+  EXPECT_EQ(again.keysSeen, again.keysWritten + again.keysSkipped);
+  EXPECT_THROW(profileSpace(*space, store, [&] {
+                 ProfileOptions bad = o;
+                 bad.device = "nope";
+                 return bad;
+               }()),
+               InputError);
+}
