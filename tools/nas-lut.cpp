@@ -171,6 +171,10 @@ int run(int argc, char** argv) {
     needSpace();
     noFiles();
     auto space = loadSearchSpace(spacePath);
+    {
+      Rng check(0);  // every --resolution must be a choice of the space, before anything is written
+      restrictResolution(*space, space->smallest(), resolutions, check);
+    }
     LatencyStore store(db);
     if (!store.device(device)) {
       require(kind.empty() || isDeviceKind(kind), "profile: unknown --kind '" + kind + "'");

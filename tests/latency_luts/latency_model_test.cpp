@@ -130,15 +130,20 @@ TEST(LutModel, FallbackRecoversALinearCostModelAndIsFlagged) {
 
 TEST(AnalyticModels, FpgaCyclesGpuRooflineAndEnergyMatchHandComputation) {
   const Graph g = oneConv();
-  // FPGA, 16x16 PEs at 200 MHz: 2 (32 out / 16) x 9 (144 taps / 16) x 64 pixels = 1152 cycles;
-  // memory: (4096 + 8192 + 18560 weights and bias) fp32 bytes = 30848 -> 15424 fp16 bytes / 21 B per cycle = 735
-  // cycles, so compute-bound: (1152 + 2000 setup) / 200e3 ms.
+  // FPGA, 8x8 PEs at 200 MHz: 4 (32 out / 8) x 18 (144 taps / 8) x 64 pixels = 4608 cycles;
+  // memory: (4096 + 8192 + 18560 weights and bias) fp32 bytes = 30848 -> 15424 fp16 bytes / 10 B
+  // per cycle = 1542 cycles, so compute-bound: (4608 + 200 setup) / 200e3 ms.
   FpgaLatencyModel fpga("zc706");
   const LatencyPrediction f = fpga.predict(g);
   ASSERT_EQ(f.ops.size(), 1u);
-  EXPECT_NEAR(f.latencyMs, (1152.0 + 2000.0) / 200e3, 1e-12);
+  EXPECT_NEAR(f.latencyMs, (4608.0 + 200.0) / 200e3, 1e-12);
   EXPECT_NE(f.ops[0].note.find("compute-bound"), std::string::npos) << f.ops[0].note;
-  EXPECT_NE(f.ops[0].note.find("dsp=256"), std::string::npos) << f.ops[0].note;
+  EXPECT_NE(f.ops[0].note.find("dsp=64"), std::string::npos) << f.ops[0].note;
+  FpgaParams slow;
+  slow.bandwidthGBs = 0.2;  // 1 B per cycle: 15424 memory cycles > 4608
+  const LatencyPrediction fm = FpgaLatencyModel("slow", slow).predict(g);
+  EXPECT_NEAR(fm.latencyMs, (15424.0 + 200.0) / 200e3, 1e-9);
+  EXPECT_NE(fm.ops[0].note.find("memory-bound"), std::string::npos) << fm.ops[0].note;
   FpgaParams big;
   big.peRows = big.peCols = 32;  // 1024 DSPs > 900
   EXPECT_THROW(FpgaLatencyModel("x", big), InputError);
