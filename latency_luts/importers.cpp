@@ -8,6 +8,7 @@
 
 #include "core/error.h"
 #include "core/fs_util.h"
+#include "core/json_util.h"
 #include "search_spaces/nb201_space.h"
 
 namespace hwnas {
@@ -112,7 +113,7 @@ Measurement nb201Row(const std::string& device, int index, double ms, int batch,
 std::string nb201Kind(const std::string& device) {
   auto has = [&](const char* s) { return device.find(s) != std::string::npos; };
   if (has("fpga")) return "fpga";
-  if (has("eyeriss") || has("vpu")) return "asic";
+  if (has("eyeriss") || has("vpu") || has("tpu")) return "asic";
   if (has("gold") || has("silver") || has("raspi")) return "cpu";
   if (has("pixel") || has("samsung") || has("essential") || has("cortex") || has("adreno")) return "mobile";
   return "gpu";
@@ -132,8 +133,9 @@ ImportFormat parseImportFormat(const std::string& name) {
   if (name == "nb201-hwnasbench") return ImportFormat::Nb201HwNasBench;
   if (name == "nb201-help") return ImportFormat::Nb201Help;
   if (name == "nb201-nnmeter") return ImportFormat::Nb201NnMeter;
+  if (name == "nb201-hwnasbench-ref") return ImportFormat::Nb201HwNasBenchRef;
   throw InputError("unknown --format '" + name +
-                   "'; use ofa-note10, proxyless, nb201-hwnasbench, nb201-help or nb201-nnmeter");
+                   "'; use ofa-note10, proxyless, nb201-hwnasbench, nb201-hwnasbench-ref, nb201-help or nb201-nnmeter");
 }
 
 const char* importFormatName(ImportFormat f) {
@@ -143,6 +145,7 @@ const char* importFormatName(ImportFormat f) {
     case ImportFormat::Nb201HwNasBench: return "nb201-hwnasbench";
     case ImportFormat::Nb201Help: return "nb201-help";
     case ImportFormat::Nb201NnMeter: return "nb201-nnmeter";
+    case ImportFormat::Nb201HwNasBenchRef: return "nb201-hwnasbench-ref";
   }
   return "?";
 }
@@ -154,10 +157,39 @@ std::string shortestDouble(double v) {
 }
 
 ImportReport importTable(LatencyStore& store, const std::string& path, ImportFormat format, const ImportOptions& o) {
-  const Csv csv = readCsv(path);
   std::vector<Measurement> rows;
   std::map<std::string, DeviceInfo> devices;
+  const Csv csv = format == ImportFormat::Nb201HwNasBenchRef ? Csv{{"json"}, {}, {}} : readCsv(path);
   switch (format) {
+    case ImportFormat::Nb201HwNasBenchRef: {
+      const Json j = readJsonFile(path);
+      if (!j.contains("entries") || !j["entries"].is_array())
+        throw InputError(path + ": no 'entries' array; is this hwnasbench_nb201_reference_examples.json?");
+      const char* devs[] = {"eyeriss", "fpga", "edgegpu", "edgetpu", "pixel3", "raspi4"};
+      for (size_t e = 0; e < j["entries"].size(); ++e) {
+        const Json& en = j["entries"][e];
+        const std::string where = path + ": entries[" + std::to_string(e) + "]";
+        if (!en.contains("index") || !en["index"].is_number_integer() || !en.contains("metrics") ||
+            !en.contains("dataset"))
+          throw InputError(where + ": needs index, dataset and metrics");
+        if (en["dataset"] != "cifar10") continue;  // the CSV tables are CIFAR-10 too
+        const int index = en["index"].get<int>();
+        if (en.contains("arch_str") && Nb201Space::archStr(Nb201Space::fromIndex(index)) != en["arch_str"])
+          throw InputError(where + ": index " + std::to_string(index) + " does not match its arch_str");
+        const Json& m = en["metrics"];
+        for (const char* d : devs) {
+          const std::string lat = std::string(d) + "_latency", en2 = std::string(d) + "_energy";
+          if (!m.contains(lat)) continue;
+          if (!m[lat].is_number()) throw InputError(where + ": metrics." + lat + " is not a number");
+          const std::string dev = o.devicePrefix + d;
+          devices[dev] = {dev, nb201Kind(d), std::string("HW-NAS-Bench ") + d};
+          Measurement r = nb201Row(dev, index, m[lat].get<double>(), 1, path);
+          if (m.contains(en2) && m[en2].is_number()) r.energyMj = m[en2].get<double>();
+          rows.push_back(std::move(r));
+        }
+      }
+      break;
+    }
     case ImportFormat::OfaNote10:
     case ImportFormat::Proxyless: {
       const bool ofa = format == ImportFormat::OfaNote10;

@@ -4,6 +4,8 @@
 //   nb201-hwnasbench  HW-NAS-Bench (via HELP) whole-network rows: eyeriss, fpga, pixel3, raspi4
 //   nb201-help        HELP's CPU/mobile or GPU file (one device per column; GPU "<dev>_<batch>")
 //   nb201-nnmeter     nn-Meter's long table (device, index, arch_str, latency_ms)
+//   nb201-hwnasbench-ref  HW-NAS-Bench's reference rows (JSON; CIFAR-10 entries): latency and,
+//                     where given, energy (mJ) for eyeriss, fpga, edgegpu, edgetpu, pixel3, raspi4
 // NB201 rows are arch-level, keyed by the standard NB201 space's space_id and the ArchConfig
 // hash of the row's index. Invariants: a file is parsed completely before anything is written
 // and then written in one transaction; values are stored as the doubles the CSV text denotes
@@ -17,7 +19,7 @@
 
 namespace hwnas {
 
-enum class ImportFormat { OfaNote10, Proxyless, Nb201HwNasBench, Nb201Help, Nb201NnMeter };
+enum class ImportFormat { OfaNote10, Proxyless, Nb201HwNasBench, Nb201Help, Nb201NnMeter, Nb201HwNasBenchRef };
 ImportFormat parseImportFormat(const std::string& name);  // InputError listing the names
 const char* importFormatName(ImportFormat f);
 

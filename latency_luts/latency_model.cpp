@@ -186,6 +186,12 @@ LatencyPrediction LutLatencyModel::predictArch(const SearchSpace& space, const A
     if (it->second.energyMj) {
       p.energyMj = it->second.energyMj;
       p.energySource = "imported";
+    } else {  // the table has no energy: the analytic estimate of the same network
+      const runtime::Plan plan = lowerStructure(space.toGraph(arch));
+      double e = 0;
+      for (size_t i = 0; i < plan.ops.size(); ++i) e += opEnergy(plan, i, options_.energy).mj;
+      p.energyMj = e;
+      p.energySource = "analytic";
     }
     return p;
   }

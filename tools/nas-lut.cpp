@@ -32,7 +32,8 @@ static const char* kExamples = R"(Commands:
               run each twice with the runtime and print accuracy figures (JSON with --json)
   predict     latency (ms) and energy (mJ) of one network: --space S --arch A.json, or --model M.yaml;
               devices analytic:fpga and analytic:gpu need no table
-  import      --format ofa-note10|proxyless|nb201-hwnasbench|nb201-help|nb201-nnmeter FILE.csv
+  import      --format ofa-note10|proxyless|nb201-hwnasbench|nb201-help|nb201-nnmeter FILE.csv, or
+              --format nb201-hwnasbench-ref FILE.json (HW-NAS-Bench reference rows with energy)
   export      CSV of the rows (filter with --device, --level)
   merge       --db INTO.db OTHER.db...: copy devices, rows and calibrations (newer rows win)
   list        devices with kind, row counts per level and settings (JSON with --json)
@@ -116,7 +117,7 @@ int run(int argc, char** argv) {
     ("seed", po::value(&seed)->default_value(0), "random seed (profile default 1, validate default 1000)")
     ("arch", po::value(&archArg), "predict: an architecture of --space (JSON file or inline JSON)")
     ("model", po::value(&modelPath), "predict: a model YAML instead of --space/--arch")
-    ("format", po::value(&format), "import: ofa-note10, proxyless, nb201-hwnasbench, nb201-help, nb201-nnmeter")
+    ("format", po::value(&format), "import: ofa-note10, proxyless, nb201-hwnasbench, nb201-hwnasbench-ref, nb201-help, nb201-nnmeter")
     ("prefix", po::value(&prefix), "import (NB201 formats): prefix for device names")
     ("level", po::value(&level), "export: op, block or arch only")
     ("out", po::value(&out), "export: write the CSV here (atomically) instead of stdout")

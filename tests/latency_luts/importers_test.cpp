@@ -151,6 +151,30 @@ TEST(Importers, OfaNote10AndProxylessGiveBackTheSourcePerBlockNumbers) {
   EXPECT_EQ(store.device("note10")->kind, "mobile");
 }
 
+TEST(Importers, HwNasBenchReferenceRowsCarryEnergy) {
+  LatencyStore store(":memory:");
+  const std::string csv = kSrc + "/data/nb201/hwnasbench_nb201_cifar10_latency_via_help.csv";
+  importTable(store, csv, ImportFormat::Nb201HwNasBench);
+  const ImportReport r =
+      importTable(store, kSrc + "/data/nb201/hwnasbench_nb201_reference_examples.json", ImportFormat::Nb201HwNasBenchRef);
+  EXPECT_EQ(r.rows.at("fpga"), 3);  // indices 0..2, CIFAR-10 entries only
+  EXPECT_EQ(store.device("edgetpu")->kind, "asic");
+  Nb201Space nb;
+  LutLatencyModel fpga(store, "fpga");
+  const LatencyPrediction p = fpga.predictArch(nb, Nb201Space::fromIndex(0));
+  // The reference notebook's index-0 CIFAR-10 row: fpga 2.57296 ms (as in the CSV), 18.01072 mJ.
+  EXPECT_EQ(p.latencyMs, 2.57296);
+  ASSERT_TRUE(p.energyMj);
+  EXPECT_EQ(*p.energyMj, 18.01072);
+  EXPECT_EQ(p.energySource, "imported");
+  EXPECT_EQ(*LutLatencyModel(store, "eyeriss").predictArch(nb, Nb201Space::fromIndex(0)).energyMj, 0.6872827644999999);
+  // Index 3 has no reference row: latency from the CSV, energy from the analytic model.
+  const LatencyPrediction p3 = fpga.predictArch(nb, Nb201Space::fromIndex(3));
+  EXPECT_EQ(p3.energySource, "analytic");
+  ASSERT_TRUE(p3.energyMj);
+  EXPECT_GT(*p3.energyMj, 0);
+}
+
 TEST(Importers, BadFilesChangeNothing) {
   TempDir dir;
   LatencyStore store(":memory:");
