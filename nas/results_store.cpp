@@ -43,6 +43,19 @@ CREATE TABLE IF NOT EXISTS steps (
 );
 )SQL";
 
+const char* kStageSchema = R"SQL(
+CREATE TABLE IF NOT EXISTS stages (
+  name TEXT PRIMARY KEY,
+  ord INTEGER NOT NULL,
+  status TEXT NOT NULL,
+  seconds REAL NOT NULL,
+  peak_rss_bytes INTEGER NOT NULL,
+  attempts INTEGER NOT NULL,
+  output_json TEXT NOT NULL,
+  updated_at TEXT NOT NULL
+);
+)SQL";
+
 std::string nowUtc() {
   std::time_t t = std::time(nullptr);
   char buf[32];
@@ -63,6 +76,44 @@ ResultsStore::ResultsStore(const std::string& path) : db_(path) {
     db_.setUserVersion(kSchemaVersion);
     t.commit();
   }
+  db_.exec(kStageSchema);
+}
+
+std::optional<StageRow> ResultsStore::stage(const std::string& name) {
+  Statement s = db_.prepare("SELECT name, status, seconds, peak_rss_bytes, attempts, output_json FROM stages WHERE name = ?");
+  s.bind(1, name);
+  if (!s.step()) return std::nullopt;
+  StageRow r;
+  r.name = s.getText(0);
+  r.status = s.getText(1);
+  r.seconds = s.getDouble(2);
+  r.peakRssBytes = s.getInt64(3);
+  r.attempts = int(s.getInt64(4));
+  r.output = parseJson(s.getText(5), db_.path());
+  return r;
+}
+
+std::vector<StageRow> ResultsStore::stages() {
+  std::vector<StageRow> out;
+  Statement s = db_.prepare("SELECT name FROM stages ORDER BY ord");
+  std::vector<std::string> names;
+  while (s.step()) names.push_back(s.getText(0));
+  for (const auto& n : names) out.push_back(*stage(n));
+  return out;
+}
+
+void ResultsStore::putStage(const StageRow& r) {
+  Transaction t(db_);
+  Statement s = db_.prepare(
+      "INSERT INTO stages (name, ord, status, seconds, peak_rss_bytes, attempts, output_json, updated_at) "
+      "VALUES (?, (SELECT COALESCE(MAX(ord), 0) + 1 FROM stages), ?, ?, ?, ?, ?, ?) "
+      "ON CONFLICT(name) DO UPDATE SET status = excluded.status, seconds = excluded.seconds, "
+      "peak_rss_bytes = excluded.peak_rss_bytes, attempts = excluded.attempts, output_json = excluded.output_json, "
+      "updated_at = excluded.updated_at");
+  s.bind(1, r.name).bind(2, r.status).bind(3, r.seconds).bind(4, r.peakRssBytes).bind(5, int64_t(r.attempts));
+  s.bind(6, r.output.dump()).bind(7, nowUtc());
+  s.run();
+  t.commit();
 }
 
 std::optional<RunInfo> ResultsStore::run() {
@@ -81,7 +132,7 @@ std::optional<RunInfo> ResultsStore::run() {
 
 void ResultsStore::startRun(const RunInfo& info) {
   Transaction t(db_);
-  db_.exec("DELETE FROM runs; DELETE FROM queries; DELETE FROM steps;");
+  db_.exec("DELETE FROM runs; DELETE FROM queries; DELETE FROM steps; DELETE FROM stages;");
   Statement s = db_.prepare(
       "INSERT INTO runs (id, config_hash, config_json, space_id, strategy, seed, budget, status, created_at) "
       "VALUES (1, ?, ?, ?, ?, ?, ?, 'running', ?)");

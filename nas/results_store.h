@@ -37,6 +37,16 @@ struct RunInfo {
   int64_t budget = 0;
 };
 
+// One pipeline stage (nas/pipeline.h): done once its output is complete; times and peak RSS.
+struct StageRow {
+  std::string name;    // supernet | latency | search | finalists | export
+  std::string status;  // running | done
+  double seconds = 0;  // wall time of the run that completed it (summed over resumed attempts)
+  int64_t peakRssBytes = 0;
+  int attempts = 0;
+  Json output;         // what the stage produced (paths, counts, the winner, budgets)
+};
+
 struct StepInfo {
   int64_t step = -1;  // -1: no step committed
   int64_t queries = 0;
@@ -56,6 +66,11 @@ class ResultsStore {
   void commitStep(int64_t step, int64_t queries, const std::vector<QueryRow>& rows, const Json& state);
   StepInfo lastStep();
   std::vector<QueryRow> queries();
+  // Pipeline stages (table `stages`, created on open when missing: an additive table, so the
+  // schema version stays 1 and table-mode files are unchanged).
+  std::optional<StageRow> stage(const std::string& name);
+  std::vector<StageRow> stages();
+  void putStage(const StageRow& row);
   Database& db() { return db_; }
 
  private:

@@ -140,6 +140,32 @@ std::unique_ptr<SearchProblem> SearchProblem::load(const std::string& configPath
   return p;
 }
 
+std::unique_ptr<SearchProblem> SearchProblem::parsePipeline(const YamlNode& root, const std::string& baseDir) {
+  std::unique_ptr<SearchProblem> p(new SearchProblem());
+  p->pipeline_ = true;
+  p->parseRoot(root, baseDir);
+  return p;
+}
+
+void SearchProblem::bindSupernet(const std::string& folder) {
+  if (!supernetSpec_) return;
+  const std::string dir = folder.empty() ? supernetSpec_->path : folder;
+  if (dir.empty()) throw Error("the supernet source has no folder yet (pipeline supernet stage)");
+  auto sn = std::make_shared<SupernetAccuracy>(dir, supernetSpec_->options);
+  if (sn->spaceId() != space_->spaceId())
+    throw InputError("the supernet in " + dir + " was trained on " + sn->spaceId() + ", not on " + space_->spaceId());
+  supernet_ = std::move(sn);
+}
+
+void SearchProblem::bindLut(const std::string& dbPath) {
+  if (!lut_) return;
+  const std::string path = dbPath.empty() ? lut_->path : dbPath;
+  if (path.empty()) throw Error("the lut source has no table yet (pipeline latency stage)");
+  lut_->bind(path);
+}
+
+bool SearchProblem::bound() const { return (!supernetSpec_ || supernet_) && (!lut_ || lut_->bound()); }
+
 std::unique_ptr<SearchProblem> SearchProblem::parse(const std::string& yamlText, const std::string& name,
                                                     const std::string& baseDir) {
   YamlNode root = YamlNode::loadString(yamlText, name);
@@ -152,9 +178,32 @@ std::shared_ptr<TableColumn> SearchProblem::parseAccuracySource(const YamlNode& 
                                                                 std::string& name) {
   if (!n.isMap()) n.fail("expected a map {source: table, path: ..., column: ..., key: index}");
   std::string source = n.has("source") ? n["source"].asString() : "table";
-  if (source == "supernet" || source == "predictor" || source == "train")
-    n["source"].fail("source '" + source + "' is part of the supernet pipeline and not available yet; use 'table'");
-  if (source != "table") n["source"].fail("unknown source '" + source + "'; known: table (supernet, predictor, train come with the pipeline)");
+  if (source == "supernet") {
+    n.checkKeys({"source", "path", "calibration_images", "val_images", "data_dir"});
+    auto spec = std::make_unique<SupernetSourceSpec>();
+    if (n.has("path")) spec->path = resolvePath(baseDir, n.getString("path"));
+    else if (!pipeline_) n.fail("source supernet needs path: a supernet folder (nas-train --supernet R.yaml --out DIR)");
+    spec->options.calibrationImages = n.getInt64("calibration_images", 0);
+    spec->options.valImages = n.getInt64("val_images", 0);
+    spec->options.dataDir = n.getString("data_dir", "");
+    if (spec->options.calibrationImages < 0) n["calibration_images"].fail("must be >= 0 (0: the supernet recipe's)");
+    if (spec->options.valImages < 0) n["val_images"].fail("must be >= 0 (0: the whole validation split)");
+    if (!spec->path.empty()) {
+      const std::string info = spec->path + "/supernet.json";
+      if (!fileExists(info))
+        n["path"].fail(spec->path + " is not a finished supernet folder (no supernet.json); train one with nas-train --supernet");
+      Json j = readJsonFile(info);
+      if (j.value("space_id", std::string()) != space_->spaceId())
+        n["path"].fail("the supernet in " + spec->path + " was trained on " + j.value("space_id", std::string("?")) +
+                       ", not on this config's space " + space_->spaceId());
+    }
+    supernetSpec_ = std::move(spec);
+    name = "supernet_val_acc";
+    return nullptr;
+  }
+  if (source == "predictor" || source == "train")
+    n["source"].fail("source '" + source + "' is not available yet; use 'table' or 'supernet'");
+  if (source != "table") n["source"].fail("unknown source '" + source + "'; known: table, supernet");
   n.checkKeys({"source", "path", "column", "key"});
   std::string path = resolvePath(baseDir, n.getString("path"));
   if (!fileExists(path)) n["path"].fail("table '" + path + "' does not exist");
@@ -183,10 +232,9 @@ std::shared_ptr<TableColumn> SearchProblem::parseAccuracySource(const YamlNode& 
 
 void SearchProblem::loadLatencyTables(const YamlNode& lat, const std::string& baseDir) {
   if (!lat.isMap()) lat.fail("expected a map {source: table, tables: [...]}");
-  lat.checkKeys({"source", "tables"});
   std::string source = lat.has("source") ? lat["source"].asString() : "table";
-  if (source == "lut")
-    lat["source"].fail("latency source 'lut' (the latency store) is not wired into nas-search yet; use 'table'");
+  if (source == "lut") return parseLut(lat, baseDir);
+  lat.checkKeys({"source", "tables"});
   if (source != "table") lat["source"].fail("unknown latency source '" + source + "'; known: table, lut");
   static const std::regex batchSuffix("^(.+)_([0-9]+)$");
   for (const auto& tn : lat["tables"].items()) {
@@ -215,7 +263,7 @@ void SearchProblem::loadLatencyTables(const YamlNode& lat, const std::string& ba
     if (!t->hasColumn(tableKeyName(key))) at.fail("table '" + path + "' has no key column '" + tableKeyName(key) + "'");
     auto add = [&](const std::string& metric, const std::string& device, int batch, const std::string& column,
                    const std::string& fcol, const std::string& fval) {
-      DeviceEntry e{metric, device, dtype, threads, batch, nullptr, path};
+      DeviceEntry e{metric, device, dtype, threads, batch, nullptr, nullptr, path};
       for (const auto& d : devices_)
         if (d.metric == metric && d.device == device && d.dtype == dtype && d.threads == threads && d.batch == batch)
           at.fail("device " + e.describe() + " is also in " + d.tablePath);
@@ -251,10 +299,74 @@ void SearchProblem::loadLatencyTables(const YamlNode& lat, const std::string& ba
   }
 }
 
-MetricSpec SearchProblem::parseMetric(const YamlNode& n, bool allowMax) const {
+void SearchProblem::parseLut(const YamlNode& lat, const std::string& baseDir) {
+  lat.checkKeys({"source", "path", "device", "threads", "fallback", "profile"});
+  lut_ = std::make_shared<LutSource>();
+  lut_->device = lat.getString("device", "host-cpu");
+  lut_->threads = lat.getInt("threads", 1);
+  if (lut_->threads < 1) lat["threads"].fail("threads must be >= 1");
+  lut_->allowFallback = lat.getBool("fallback", false);
+  if (lat.has("path")) {
+    const std::string path = resolvePath(baseDir, lat.getString("path"));
+    if (!fileExists(path)) lat["path"].fail("latency table '" + path + "' does not exist (profile one with nas-lut profile)");
+    try {
+      LatencyStore store(path, true);
+      store.requireDevice(lut_->device);
+    } catch (const Error& e) {
+      lat["path"].fail(e.what());
+    }
+    lut_->path = path;
+  } else if (!pipeline_) {
+    lat.fail("latency source lut needs path: a latency table (nas-lut profile --device host-cpu --out lut.db)");
+  }
+  if (auto pr = lat.find("profile")) {
+    if (lat.has("path")) (*pr).fail("profile applies only when the pipeline profiles DIR/lut.db (no path)");
+    pr->checkKeys({"samples", "candidates", "runs", "warmup", "burst", "group", "seed"});
+    auto& p = lutProfile_;
+    p.samples = pr->getInt("samples", p.samples);
+    p.candidates = pr->getInt("candidates", p.candidates);
+    p.runs = pr->getInt("runs", p.runs);
+    p.warmup = pr->getInt("warmup", p.warmup);
+    p.burst = pr->getInt("burst", p.burst);
+    p.groupSize = pr->getInt("group", p.groupSize);
+    p.seed = uint64_t(pr->getInt64("seed", int64_t(p.seed)));
+    for (const char* k : {"samples", "candidates", "runs", "burst", "group"})
+      if (pr->has(k) && pr->getInt(k) < 1) (*pr)[k].fail("must be >= 1");
+  }
+  DeviceEntry e{"latency", lut_->device, "fp32", lut_->threads, 1, nullptr, lut_, lut_->path.empty() ? "lut.db" : lut_->path};
+  devices_.push_back(std::move(e));
+}
+
+void LutSource::bind(const std::string& dbPath) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  path = dbPath;
+  store = std::make_unique<LatencyStore>(dbPath, true);
+  LutModelOptions o;
+  o.threads = threads;
+  o.allowFallback = allowFallback;
+  model = makeLatencyModel(store.get(), device, o);
+  cache_.clear();
+}
+
+double LutSource::predict(const SearchSpace& space, const ArchConfig& arch) const {
+  const uint64_t h = arch.hash();
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (!model) throw Error("the latency table for '" + device + "' is not bound yet (pipeline latency stage)");
+    auto it = cache_.find(h);
+    if (it != cache_.end()) return it->second;
+  }
+  const double v = model->predictArch(space, arch).latencyMs;
+  std::lock_guard<std::mutex> lock(mutex_);
+  cache_[h] = v;
+  return v;
+}
+
+MetricSpec SearchProblem::parseMetric(const YamlNode& n, bool allowMax, bool allowRelative) const {
   if (!n.isMap()) n.fail("expected a map such as {metric: latency, device: pixel3, max: 10}");
   std::vector<std::string> keys = {"metric", "device", "dtype", "threads", "batch"};
   if (allowMax) keys.push_back("max");
+  if (allowRelative) keys.push_back("relative_to");
   n.checkKeys(keys);
   MetricSpec m;
   m.metric = n["metric"].asEnum({"latency", "energy", "params", "macs", "peak_memory"});
@@ -302,7 +414,13 @@ void SearchProblem::checkMetric(const MetricSpec& m, const YamlNode& n) const {
 
 void SearchProblem::parseRoot(const YamlNode& root, const std::string& baseDir) {
   if (!root.isMap()) root.fail("a nas-search config must be a map with space, objective and search");
-  root.checkKeys({"space", "seed", "objective", "search", "latency", "constraints", "report"});
+  if (pipeline_)
+    root.checkKeys({"kind", "space", "seed", "data", "supernet", "objective", "search", "latency", "constraints", "finalists",
+                    "export", "report"});
+  else if (root.has("kind"))
+    root["kind"].fail("kind: " + root["kind"].asString() + " is the pipeline config; only 'kind: pipeline' is known");
+  else
+    root.checkKeys({"space", "seed", "objective", "search", "latency", "constraints", "report"});
   // space
   std::string spacePath = resolvePath(baseDir, root.getString("space"));
   if (!fileExists(spacePath)) root["space"].fail("search space '" + spacePath + "' does not exist");
@@ -391,9 +509,17 @@ void SearchProblem::parseRoot(const YamlNode& root, const std::string& baseDir) 
   if (auto cs = root.find("constraints")) {
     for (const auto& c : cs->items()) {
       Constraint k;
-      k.metric = parseMetric(c, true);
-      k.max = c.getDouble("max");
-      if (!(k.max > 0.0)) c["max"].fail("max must be > 0");
+      if (c.isMap() && c.has("relative_to")) {
+        if (!pipeline_) c["relative_to"].fail("relative budgets need the pipeline (kind: pipeline) and its baseline");
+        c["relative_to"].asEnum({"baseline"});
+        k.metric = parseMetric(c, true, true);
+        k.fraction = c.getDouble("max");
+        if (!(k.fraction > 0.0)) c["max"].fail("max must be > 0 (a fraction of the baseline's value)");
+      } else {
+        k.metric = parseMetric(c, true);
+        k.max = c.getDouble("max");
+        if (!(k.max > 0.0)) c["max"].fail("max must be > 0");
+      }
       k.device = findDevice(k.metric);
       constraints_.push_back(k);
     }
@@ -413,7 +539,9 @@ void SearchProblem::parseRoot(const YamlNode& root, const std::string& baseDir) 
   } catch (const InputError& e) {
     s.fail(e.what());
   }
-  if (!constraints_.empty()) {
+  bool absolute = true;
+  for (const auto& c : constraints_) absolute = absolute && c.fraction == 0.0 && !(c.device && c.device->lut);
+  if (!constraints_.empty() && absolute) {
     YamlNode cs = *root.find("constraints");
     checkFeasible(constraints_.size() == 1 ? cs[size_t(0)]["max"] : cs);
   }
@@ -458,7 +586,13 @@ std::string SearchProblem::configHash() const { return hashHex(fnv1a64(canonical
 
 // ------------------------------------------------------------------ evaluation
 
-double SearchProblem::accuracy(const ArchConfig& arch) const { return accuracy_->get(arch); }
+double SearchProblem::accuracy(const ArchConfig& arch) const {
+  if (supernetSpec_) {
+    if (!supernet_) throw Error("the supernet accuracy source is not bound yet");
+    return supernet_->accuracy(arch);
+  }
+  return accuracy_->get(arch);
+}
 
 std::optional<double> SearchProblem::reportAccuracy(const ArchConfig& arch) const {
   if (!report_) return std::nullopt;
@@ -484,6 +618,7 @@ double SearchProblem::metric(const MetricSpec& m, const ArchConfig& arch) const 
   if (m.metric == "peak_memory") return double(cost(arch).peakActivationBytes);
   const DeviceEntry* d = findDevice(m);
   if (!d) throw Error("no table entry for " + m.describe());
+  if (d->lut) return d->lut->predict(*space_, arch);
   auto v = d->column->find(arch);
   if (!v)
     throw Error("no " + m.metric + " for " + (space_->kind() == "nb201" ? "index " + std::to_string(Nb201Space::index(arch)) : arch.hashHex()) +
@@ -507,7 +642,7 @@ ScreenFn SearchProblem::screen() const {
   return [this](const ArchConfig& a) {
     double v = 0.0;
     for (const auto& c : constraints_) {
-      std::optional<double> fast = c.device ? c.device->column->find(a) : std::nullopt;
+      std::optional<double> fast = c.device && c.device->column ? c.device->column->find(a) : std::nullopt;
       double x = fast ? *fast : metric(c.metric, a);
       if (x > c.max) v += x / c.max - 1.0;
     }

@@ -14,7 +14,10 @@
 
 #include "core/json_util.h"
 #include "core/yaml_util.h"
+#include "latency_luts/latency_model.h"
+#include "latency_luts/latency_store.h"
 #include "nas/strategy.h"
+#include "nas/supernet_source.h"
 #include "nas/table.h"
 #include "search_spaces/search_space.h"
 
@@ -61,12 +64,45 @@ struct MetricSpec {
   std::string describe() const;
 };
 
+// The `lut` latency source: one device of a LatencyStore (lut.db), predicted by the LUT model
+// (sum of fused-op entries + calibrated overhead). The table is read into memory once when
+// bound, so it is a frozen snapshot for the run. predict() is thread-safe and cached.
+struct LutSource {
+  std::string path;        // the db; empty until bound in pipeline mode (DIR/lut.db)
+  std::string device;      // e.g. host-cpu
+  int threads = 1;
+  bool allowFallback = false;  // estimate missing op keys (per-op-type fit), flagged in the report
+  std::unique_ptr<LatencyStore> store;
+  std::unique_ptr<LatencyModel> model;
+  bool bound() const { return model != nullptr; }
+  // Opens `dbPath` read-only and loads the device's entries; InputError naming the device.
+  void bind(const std::string& dbPath);
+  double predict(const SearchSpace& space, const ArchConfig& arch) const;
+
+ private:
+  mutable std::mutex mutex_;
+  mutable std::map<uint64_t, double> cache_;
+};
+
+// How the pipeline profiles this CPU when the lut has no table for the device.
+struct LutProfileSpec {
+  int samples = 60, candidates = 48, runs = 20, warmup = 3, burst = 4, groupSize = 6;
+  uint64_t seed = 1;
+};
+
+// The `supernet` accuracy source as configured (bound to a folder before the search runs).
+struct SupernetSourceSpec {
+  std::string path;  // a supernet folder; empty in pipeline mode (DIR/supernet)
+  SupernetSourceOptions options;
+};
+
 // One device column a latency/energy table provides, with what the table says about it.
 struct DeviceEntry {
   std::string metric;  // latency | energy
   std::string device, dtype;
   int threads = 1, batch = 1;
-  std::shared_ptr<TableColumn> column;
+  std::shared_ptr<TableColumn> column;  // table source
+  std::shared_ptr<LutSource> lut;       // lut source (column is null)
   std::string tablePath;
   std::string describe() const;  // "pixel3 (fp32, 1 thread, batch 1; hwnasbench_...csv)"
 };
@@ -74,6 +110,9 @@ struct DeviceEntry {
 struct Constraint {
   MetricSpec metric;
   double max = 0.0;
+  // > 0: the budget is this fraction of the pipeline's baseline (refnet) on the same metric,
+  // resolved by setMax() once the latency table exists; max stays 0 until then.
+  double fraction = 0.0;
   const DeviceEntry* device = nullptr;  // resolved entry for latency/energy (nullptr for costs)
 };
 
@@ -101,6 +140,23 @@ class SearchProblem {
   static std::unique_ptr<SearchProblem> load(const std::string& configPath);
   static std::unique_ptr<SearchProblem> parse(const std::string& yamlText, const std::string& name,
                                               const std::string& baseDir);
+  // Pipeline mode (nas/pipeline.h): `kind`, `data`, `supernet`, `finalists` and `export` are
+  // allowed at the top level (the pipeline parses them), the supernet and lut sources may leave
+  // their paths to the pipeline, and constraints may be relative to the baseline.
+  static std::unique_ptr<SearchProblem> parsePipeline(const YamlNode& root, const std::string& baseDir);
+
+  // The supernet source (nullptr for table accuracy) and the lut source (nullptr for tables).
+  const SupernetSourceSpec* supernetSource() const { return supernetSpec_.get(); }
+  const std::shared_ptr<LutSource>& lutSource() const { return lut_; }
+  const LutProfileSpec& lutProfile() const { return lutProfile_; }
+  // Binds the sources before a search: the supernet folder (empty: the configured path) and
+  // the latency db (empty: the configured path). Loads the supernet and its data splits.
+  void bindSupernet(const std::string& folder = "");
+  void bindLut(const std::string& dbPath = "");
+  bool bound() const;
+  const SupernetAccuracy* supernet() const { return supernet_.get(); }
+  // Sets a (relative) constraint's budget once it is known.
+  void setMax(size_t constraint, double max) { constraints_[constraint].max = max; }
 
   const SearchSpace& space() const { return *space_; }
   const SearchSettings& settings() const { return settings_; }
@@ -139,7 +195,13 @@ class SearchProblem {
  private:
   SearchProblem() = default;
   void parseRoot(const YamlNode& root, const std::string& baseDir);
-  MetricSpec parseMetric(const YamlNode& n, bool allowMax) const;
+  void parseLut(const YamlNode& lat, const std::string& baseDir);
+  bool pipeline_ = false;
+  std::unique_ptr<SupernetSourceSpec> supernetSpec_;
+  std::shared_ptr<const SupernetAccuracy> supernet_;
+  std::shared_ptr<LutSource> lut_;
+  LutProfileSpec lutProfile_;
+  MetricSpec parseMetric(const YamlNode& n, bool allowMax, bool allowRelative = false) const;
   void checkMetric(const MetricSpec& m, const YamlNode& at) const;
   const DeviceEntry* findDevice(const MetricSpec& m) const;
   void loadLatencyTables(const YamlNode& lat, const std::string& baseDir);

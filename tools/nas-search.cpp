@@ -1,6 +1,8 @@
-// nas-search: the search job. Table mode (this issue): the accuracy and latency come from
-// benchmark tables (configs/benchmarks/*.yaml); results go to DIR/search.db and
-// best_arch.json, pareto.{json,csv,svg}. Flags in, hwnas_nas calls, files out.
+// nas-search: the search job. Pipeline mode (`kind: pipeline`, configs/quickstart.yaml):
+// supernet -> latency table -> search -> finalists -> export, with report.md (nas/pipeline.h).
+// Table mode: the accuracy and latency come from benchmark tables (configs/benchmarks/*.yaml).
+// Results go to DIR/search.db and best_arch.json, pareto.{json,csv,svg}. Flags in, hwnas_nas
+// calls, files out.
 #include <tbb/global_control.h>
 
 #include <boost/program_options.hpp>
@@ -14,6 +16,7 @@
 #include "core/fs_util.h"
 #include "core/json_util.h"
 #include "core/log.h"
+#include "nas/pipeline.h"
 #include "nas/results_store.h"
 #include "nas/search_engine.h"
 #include "nas/search_problem.h"
@@ -24,14 +27,18 @@ namespace fs = std::filesystem;
 using namespace hwnas;
 
 static const char* kExamples = R"(Examples:
+  nas-search --config configs/quickstart.yaml --out runs/quickstart           # the whole pipeline
+  nas-search --config configs/quickstart.yaml --out runs/quickstart --resume  # after a crash: finished stages are skipped
+  nas-search --config configs/quickstart.yaml --dry-run                       # validate, print the stages
   nas-search --config configs/benchmarks/nb201_cifar10_rea.yaml --out runs/rea
   nas-search --config configs/benchmarks/nb201_pixel3_guided.yaml --out runs/pixel3 --seed 3
   nas-search --config configs/benchmarks/nb201_raspi4_fpga_nsga2.yaml --out runs/front --threads 2
   nas-search --config configs/benchmarks/nb201_cifar10_rea.yaml --out runs/rea --resume   # after a crash
   nas-search --config configs/benchmarks/nb201_pixel3_guided.yaml --dry-run
 
-Outputs in --out: search.db (SQLite: runs, queries, steps), best_arch.json, pareto.json,
-pareto.csv, pareto.svg. Relative paths in the config are relative to the config file.
+Outputs in --out: search.db (SQLite: runs, queries, steps; pipelines add stages), best_arch.json,
+pareto.json, pareto.csv, pareto.svg; pipelines also supernet/, lut.db, finalists/<hash>/,
+baseline/, export/ (model.yaml, model.safetensors) and report.md. Relative paths in the config are relative to the config file.
 An out dir that holds a run is refused unless --resume (same config) or --force (start over).
 Exit codes: 0 ok, 1 runtime failure, 2 bad input (config errors name file:line:col and key).
 )";
@@ -41,6 +48,50 @@ namespace {
 void removeRun(const std::string& dir) {
   for (const char* f : {"search.db", "search.db-wal", "search.db-shm", "best_arch.json", "pareto.json", "pareto.csv", "pareto.svg"})
     fs::remove(fs::path(dir) / f);
+}
+
+int runPipelineMode(const std::string& config, const std::string& out, int64_t seed, bool dryRun, bool resume, bool force,
+                    bool quiet, int threads, int stepDelayMs) {
+  // The whole config is validated before anything is written.
+  auto cfg = loadPipelineConfig(config, seed);
+  const std::string hash = cfg->configHash();
+  if (dryRun) {
+    std::cout << pipelinePlan(*cfg, out).dump(2) << std::endl;
+    return 0;
+  }
+  const std::string dbPath = (fs::path(out) / "search.db").string();
+  if (fileExists(dbPath)) {
+    std::optional<RunInfo> info;
+    {
+      ResultsStore existing(dbPath);
+      info = existing.run();
+    }
+    if (info && !force) {
+      if (info->configHash != hash)
+        throw InputError(out + " holds a run of another config (config hash " + info->configHash + ", this one " + hash +
+                         "); choose another --out or pass --force to replace it");
+      if (!resume)
+        throw InputError(out + " already holds this run (" + info->status + "); pass --resume to continue it or --force to start over");
+    }
+  } else if (resume) {
+    logInfo("no run in ", out, " to resume; starting a new one");
+  }
+  if (force) removePipelineOutputs(*cfg, out);
+  PipelineOptions po;
+  po.resume = resume;
+  po.force = force;
+  po.quiet = quiet;
+  po.threads = threads;
+  po.stepDelayMs = stepDelayMs;
+  PipelineResult r = runPipeline(*cfg, out, po);
+  if (!quiet) {
+    const Json& t = r.winner["trained"];
+    std::cerr << "nas-search: winner " << r.winner["hash"].get<std::string>() << " val " << t.value("val_accuracy", -1.0)
+              << " test " << t.value("test_accuracy", -1.0) << " latency " << t.value("measured_latency_ms", -1.0)
+              << " ms measured, " << t.value("predicted_latency_ms", -1.0) << " ms predicted\n";
+  }
+  std::cout << "nas-search: report in " << r.reportPath << std::endl;
+  return 0;
 }
 
 int run(int argc, char** argv) {
@@ -87,6 +138,8 @@ int run(int argc, char** argv) {
   std::unique_ptr<tbb::global_control> tc;
   if (threads > 0) tc = std::make_unique<tbb::global_control>(tbb::global_control::max_allowed_parallelism, size_t(threads));
 
+  if (!fileExists(config)) throw InputError("config " + config + " does not exist");
+  if (isPipelineConfig(config)) return runPipelineMode(config, out, seed, dryRun, resume, force, quiet, threads, stepDelayMs);
   // The whole config is validated before anything is written.
   auto problem = SearchProblem::load(config);
   if (seed >= 0) problem->setSeed(uint64_t(seed));
