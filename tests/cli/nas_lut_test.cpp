@@ -12,6 +12,7 @@
 #include <sstream>
 
 #include "core/fs_util.h"
+#include "tests/cli/cli_util.h"
 #include "core/json_util.h"
 
 using namespace hwnas;
@@ -21,33 +22,11 @@ namespace {
 const std::string kBin = std::string(HWNAS_BIN_DIR) + "/nas-lut";
 const std::string kSrc = std::string(HWNAS_SOURCE_DIR);
 
-struct CliRun {
-  int code;
-  std::string out, err;
-};
+using cli::CliRun;
 
-CliRun run(const std::string& args) {
-  TempDir tmp;
-  const std::string errFile = tmp.file("stderr");
-  std::string cmd = kBin + " " + args + " 2>" + errFile;
-  FILE* p = popen(cmd.c_str(), "r");
-  std::string out;
-  char buf[4096];
-  size_t n;
-  while ((n = fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, n);
-  int status = pclose(p);
-  std::ifstream f(errFile);
-  std::stringstream err;
-  err << f.rdbuf();
-  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out, err.str()};
-}
+CliRun run(const std::string& args) { return cli::runCli(kBin, args); }
 
-void expectOneLineError(const CliRun& r, const std::string& part) {
-  EXPECT_EQ(r.code, 2) << r.err;
-  EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
-  EXPECT_EQ(r.err.rfind("nas-lut: ", 0), 0u) << r.err;
-  EXPECT_NE(r.err.find(part), std::string::npos) << r.err;
-}
+void expectOneLineError(const CliRun& r, const std::string& part) { cli::expectOneLineError(r, "nas-lut", part); }
 
 }  // namespace
 
