@@ -548,8 +548,15 @@ std::string reportMd(Ctx& c, const SearchOutcome& o, const Json& budgets, const 
       r << "as configured";
     r << " |\n";
   }
+  {
+    const auto& lut = p.lutSource();
+    r << "\nLatency table: `" << lut->path << "`, device `" << lut->device << "`, frozen for the run (LUT sum of fused-op entries"
+      << " + calibrated overhead). This process predicted " << lut->predicted() << " distinct archs";
+    if (lut->allowFallback)
+      r << "; " << lut->fallbackPredictions() << " of them used the fallback estimate for op keys the table lacks";
+    r << ".\n";
+  }
   const Json& w = fin["winner_metrics"];
-  const std::string latLabel = p.constraints().empty() ? "" : p.constraints()[0].metric.label();
   const double maxLat = p.constraints().empty() ? INFINITY : p.constraints()[0].max;
   r << "\n## Winner vs baseline\n\n";
   r << "Both trained from scratch with the same budget (" << c.cfg.finalists.train.epochs << " epochs";

@@ -333,6 +333,13 @@ void SearchProblem::parseLut(const YamlNode& lat, const std::string& baseDir) {
     for (const char* k : {"samples", "candidates", "runs", "burst", "group"})
       if (pr->has(k) && pr->getInt(k) < 1) (*pr)[k].fail("must be >= 1");
   }
+  if (!lut_->path.empty()) {
+    try {
+      lut_->bind(lut_->path);  // a given table is frozen from here on
+    } catch (const Error& e) {
+      lat["path"].fail(e.what());
+    }
+  }
   DeviceEntry e{"latency", lut_->device, "fp32", lut_->threads, 1, nullptr, lut_, lut_->path.empty() ? "lut.db" : lut_->path};
   devices_.push_back(std::move(e));
 }
@@ -346,6 +353,7 @@ void LutSource::bind(const std::string& dbPath) {
   o.allowFallback = allowFallback;
   model = makeLatencyModel(store.get(), device, o);
   cache_.clear();
+  fallbacks_ = 0;
 }
 
 double LutSource::predict(const SearchSpace& space, const ArchConfig& arch) const {
@@ -356,10 +364,22 @@ double LutSource::predict(const SearchSpace& space, const ArchConfig& arch) cons
     auto it = cache_.find(h);
     if (it != cache_.end()) return it->second;
   }
-  const double v = model->predictArch(space, arch).latencyMs;
+  // The op sum for every arch (no arch-level rows): the same rule as for the baseline model and
+  // the finalists' predictions, so a budget means one thing.
+  const LatencyPrediction pr = model->predict(space.toGraph(arch));
   std::lock_guard<std::mutex> lock(mutex_);
-  cache_[h] = v;
-  return v;
+  if (cache_.emplace(h, pr.latencyMs).second && pr.fallbackUsed) ++fallbacks_;
+  return pr.latencyMs;
+}
+
+int64_t LutSource::predicted() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return int64_t(cache_.size());
+}
+
+int64_t LutSource::fallbackPredictions() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return fallbacks_;
 }
 
 MetricSpec SearchProblem::parseMetric(const YamlNode& n, bool allowMax, bool allowRelative) const {

@@ -78,9 +78,13 @@ struct LutSource {
   // Opens `dbPath` read-only and loads the device's entries; InputError naming the device.
   void bind(const std::string& dbPath);
   double predict(const SearchSpace& space, const ArchConfig& arch) const;
+  // Distinct archs predicted so far, and how many of them needed the fallback estimate.
+  int64_t predicted() const;
+  int64_t fallbackPredictions() const;
 
  private:
   mutable std::mutex mutex_;
+  mutable int64_t fallbacks_ = 0;
   mutable std::map<uint64_t, double> cache_;
 };
 

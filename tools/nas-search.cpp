@@ -192,6 +192,7 @@ int run(int argc, char** argv) {
     ri.budget = problem->settings().queries;
     store.startRun(ri);
   }
+  problem->bindSupernet();  // the supernet accuracy source (a no-op for tables)
   SearchEngine engine(*problem, &store);
   SearchRunOptions opt;
   opt.resume = resuming;
