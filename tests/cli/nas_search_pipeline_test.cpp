@@ -254,7 +254,7 @@ TEST(NasSearchPipelineCli, DryRunPrintsStagesAndBadConfigsExitTwo) {
   }
 }
 
-TEST(NasSearchPipelineCli, KillNineThenResumeGivesTheSameWinner) {
+TEST(NasSearchPipelineCli, KillNineThenResumeAndOneThreadGiveTheSameWinner) {
   if (!haveFashionMnist()) GTEST_SKIP() << "dataset-fashion-mnist not installed";
   TempDir tmp;
   // The reference run profiles a table; the killed runs use it frozen (a profile's timings are
@@ -269,6 +269,16 @@ TEST(NasSearchPipelineCli, KillNineThenResumeGivesTheSameWinner) {
   const std::string cfg = writeConfig(
       tmp, "frozen.yaml", tinyConfig("latency:\n  source: lut\n  device: host-cpu\n  fallback: true\n  path: " + frozen + "\n"));
 
+  // One thread instead of two, uninterrupted: the same queries, supernet and winner.
+  {
+    const std::string out = tmp.file("one_thread");
+    CliRun one = run("--config " + cfg + " --out " + out + " --threads 1 --quiet");
+    ASSERT_EQ(one.code, 0) << one.err;
+    EXPECT_EQ(readJsonFile(out + "/best_arch.json")["hash"].get<std::string>(), refWinner);
+    EXPECT_EQ(querySequence(out + "/search.db"), refQueries);
+    EXPECT_EQ(readFile(out + "/supernet/supernet.safetensors"), readFile(ref + "/supernet/supernet.safetensors"));
+    EXPECT_EQ(readFile(out + "/export/model.safetensors"), readFile(ref + "/export/model.safetensors"));
+  }
   // Kill points: in the search (after 2 committed steps), and in the finalists' training.
   const std::vector<std::pair<std::string, std::function<bool(const std::string&)>>> points = {
       {"search", [](const std::string& out) { return scalar(out + "/search.db", "SELECT count(*) FROM steps") >= 2; }},
