@@ -282,32 +282,11 @@ Json trainSupernetStage(Ctx& c) {
   });
   bar.finish();
   net.saveWeights(dir + "/supernet.safetensors");
-  std::ostringstream csv;
-  csv << "epoch,phase,largest_loss,others_loss,lr,largest_val_accuracy,smallest_val_accuracy\n" << std::setprecision(6);
-  for (const auto& e : r.curve)
-    csv << e.epoch << ',' << e.phase << ',' << e.largestLoss << ',' << e.othersLoss << ',' << e.lr << ','
-        << e.largestValAccuracy << ',' << e.smallestValAccuracy << '\n';
-  writeFileAtomic(dir + "/curve.csv", csv.str());
+  writeSupernetCurve(dir, r);
   // supernet.json last: it marks the folder finished (openSupernetFolder). Same fields as
   // nas-train --supernet writes, without the largest/smallest evaluation (the search stage
   // records those).
-  Json m;
-  m["kind"] = space->kind();
-  m["space"] = space->name();
-  m["space_id"] = space->spaceId();
-  m["method"] = so.method;
-  m["subnets_per_step"] = so.randomSubnets;
-  m["kd_alpha"] = so.kdAlpha;
-  m["kd_temperature"] = so.kdTemperature;
-  m["epochs"] = so.base.epochs;
-  m["steps"] = r.steps;
-  m["seconds"] = r.seconds;
-  m["seed"] = so.base.seed;
-  m["batch_size"] = so.base.batchSize;
-  m["lr"] = so.base.lr;
-  m["calibration_images"] = so.calibrationImages;
-  m["data"] = {{"dataset", so.base.dataset},       {"data_dir", so.base.dataDir},     {"val_size", so.base.valSize},
-               {"train_limit", so.base.trainLimit}, {"eval_limit", so.base.evalLimit}, {"seed", so.base.seed}};
+  Json m = supernetFolderInfo(*space, so, r);
   writeJsonFile(dir + "/supernet.json", m);
   return {{"folder", dir}, {"trained", true}, {"steps", r.steps}, {"train_images", data.train.n}, {"seconds", r.seconds}};
 }

@@ -1,6 +1,8 @@
 #include "search_spaces/supernet_recipe.h"
 
 #include <filesystem>
+#include <iomanip>
+#include <sstream>
 
 #include "core/error.h"
 #include "core/fs_util.h"
@@ -191,6 +193,36 @@ SupernetFolder openSupernetFolder(const std::string& dir) {
   f.net->loadWeights(dir + "/supernet.safetensors");
   f.net->module().eval();
   return f;
+}
+
+void writeSupernetCurve(const std::string& dir, const SupernetTrainResult& r) {
+  std::ostringstream csv;
+  csv << "epoch,phase,largest_loss,others_loss,lr,largest_val_accuracy,smallest_val_accuracy\n" << std::setprecision(6);
+  for (const auto& e : r.curve)
+    csv << e.epoch << ',' << e.phase << ',' << e.largestLoss << ',' << e.othersLoss << ',' << e.lr << ','
+        << e.largestValAccuracy << ',' << e.smallestValAccuracy << '\n';
+  writeFileAtomic(dir + "/curve.csv", csv.str());
+}
+
+Json supernetFolderInfo(const SearchSpace& space, const SupernetTrainOptions& so, const SupernetTrainResult& r) {
+  Json m;
+  m["kind"] = space.kind();
+  m["space"] = space.name();
+  m["space_id"] = space.spaceId();
+  m["method"] = so.method;
+  m["subnets_per_step"] = so.randomSubnets;
+  m["kd_alpha"] = so.kdAlpha;
+  m["kd_temperature"] = so.kdTemperature;
+  m["epochs"] = so.base.epochs;
+  m["steps"] = r.steps;
+  m["seconds"] = r.seconds;
+  m["seed"] = so.base.seed;
+  m["batch_size"] = so.base.batchSize;
+  m["lr"] = so.base.lr;
+  m["calibration_images"] = so.calibrationImages;
+  m["data"] = {{"dataset", so.base.dataset},       {"data_dir", so.base.dataDir},     {"val_size", so.base.valSize},
+               {"train_limit", so.base.trainLimit}, {"eval_limit", so.base.evalLimit}, {"seed", so.base.seed}};
+  return m;
 }
 
 }  // namespace hwnas

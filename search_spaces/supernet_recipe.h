@@ -74,6 +74,12 @@ class SpaceSupernet {
   std::unique_ptr<Nb201Supernet> nb201_;
 };
 
+// The two files every finished supernet folder holds beside its weights, written the same way
+// by nas-train --supernet and the nas-search pipeline: curve.csv (one row per epoch) and the
+// common fields of supernet.json (space, method, training settings, data split).
+void writeSupernetCurve(const std::string& dir, const SupernetTrainResult& r);
+Json supernetFolderInfo(const SearchSpace& space, const SupernetTrainOptions& so, const SupernetTrainResult& r);
+
 // A supernet folder written by nas-train --supernet, opened for evaluation: the space, the
 // weights and the data settings it was trained with (dataset, data dir, validation split).
 struct SupernetFolder {

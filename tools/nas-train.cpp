@@ -180,30 +180,9 @@ int runSupernetTraining(const po::variables_map& vm, const std::string& recipePa
   progress.finish();
 
   net.saveWeights(outDir + "/supernet.safetensors");
-  std::ostringstream csv;
-  csv << "epoch,phase,largest_loss,others_loss,lr,largest_val_accuracy,smallest_val_accuracy\n" << std::setprecision(6);
-  for (const auto& e : r.curve)
-    csv << e.epoch << ',' << e.phase << ',' << e.largestLoss << ',' << e.othersLoss << ',' << e.lr << ','
-        << e.largestValAccuracy << ',' << e.smallestValAccuracy << '\n';
-  writeFileAtomic(outDir + "/curve.csv", csv.str());
-  Json m;
-  m["kind"] = space->kind();
-  m["space"] = space->name();
-  m["space_id"] = space->spaceId();
-  m["method"] = so.method;
-  m["subnets_per_step"] = so.randomSubnets;
-  m["kd_alpha"] = so.kdAlpha;
-  m["kd_temperature"] = so.kdTemperature;
-  m["epochs"] = so.base.epochs;
-  m["steps"] = r.steps;
-  m["seconds"] = r.seconds;
-  m["seed"] = so.base.seed;
+  writeSupernetCurve(outDir, r);
+  Json m = supernetFolderInfo(*space, so, r);
   m["threads"] = threads;
-  m["batch_size"] = so.base.batchSize;
-  m["lr"] = so.base.lr;
-  m["calibration_images"] = so.calibrationImages;
-  m["data"] = {{"dataset", so.base.dataset},       {"data_dir", so.base.dataDir},     {"val_size", so.base.valSize},
-               {"train_limit", so.base.trainLimit}, {"eval_limit", so.base.evalLimit}, {"seed", so.base.seed}};
   for (const char* which : {"largest", "smallest"}) {
     const ArchConfig a = std::string(which) == "largest" ? space->largest() : space->smallest();
     Json j = archSummary(*space, a);
