@@ -13,9 +13,9 @@ namespace hwnas {
 
 namespace {
 
-// Calibrates BN on `calib`, then counts correct predictions on `val`. Only const members of the
-// supernet are used (forward / calibrateBatchNorm are pure): evaluateSubnetAccuracy toggles the
-// module's train/eval flag, which is a data race when several threads evaluate at once.
+// Calibrates BN on `calib`, then counts correct predictions on `val`, using only the supernet's
+// const members (forward / calibrateBatchNorm are pure). It works for both supernet kinds and on
+// batches resized once per resolution, which is why it does not call evaluateSubnetAccuracy.
 template <class Net, class Subnet>
 double evaluate(const Net& net, const Subnet& subnet, const std::vector<Tensor>& calib, const std::vector<Tensor>& val,
                 const std::vector<int32_t>& labels) {

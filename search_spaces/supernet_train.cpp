@@ -94,8 +94,10 @@ std::vector<Tensor> calibrationBatches(const ImageDataset& train, const std::vec
 double evaluateSubnetAccuracy(Supernet& net, const ModelDef& subnet, const BnStats& stats, const ImageDataset& data,
                               const std::vector<float>& mean, const std::vector<float>& stddev, int batchSize) {
   if (data.n == 0) return -1;
+  // Switch only a training module to eval and back: a module already in eval mode is left
+  // untouched, so several threads may evaluate it at once.
   const bool wasTraining = net.isTraining();
-  net.eval();
+  if (wasTraining) net.eval();
   NoGradGuard noGrad;
   int64_t correct = 0;
   try {
@@ -111,10 +113,10 @@ double evaluateSubnetAccuracy(Supernet& net, const ModelDef& subnet, const BnSta
       }
     }
   } catch (...) {
-    net.train(wasTraining);
+    if (wasTraining) net.train();
     throw;
   }
-  net.train(wasTraining);
+  if (wasTraining) net.train();
   return (double)correct / (double)data.n;
 }
 

@@ -79,6 +79,7 @@ std::vector<Tensor> calibrationBatches(const ImageDataset& train, const std::vec
                                        int width, uint64_t seed);
 
 // Accuracy (0..1) of the subnet with inherited weights on `data` (eval mode, the given BnStats).
+// A supernet already in eval mode is not written to, so threads may share it.
 double evaluateSubnetAccuracy(Supernet& net, const ModelDef& subnet, const BnStats& stats, const ImageDataset& data,
                               const std::vector<float>& mean, const std::vector<float>& std, int batchSize);
 
