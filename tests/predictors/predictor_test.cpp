@@ -218,3 +218,44 @@ TEST(Errors, SpecsInputsAndFiles) {
   writeFileAtomic(dir.file("bad.json"), std::string(R"({"format":"other","version":1,"kind":"ridge","params":{},"state":{}})"));
   EXPECT_THROW(loadPredictor(dir.file("bad.json")), IoError);
 }
+
+TEST(PredictorFiles, GarbageTruncatedAndForeignFilesAreClearErrors) {
+  const Nb201Data d = nb201Data("onehot", 60, 10, 3);
+  TempDir dir;
+  auto p = makePredictor(Json{{"kind", "ridge"}, {"alpha", 1.0}});
+  Rng rng(5);
+  p->fit(d.xTrain, d.yTrain, rng);
+  const std::string good = dir.file("good.json");
+  p->save(good);
+  const std::string text = readFile(good);
+
+  auto expectIoError = [](const std::string& path, const std::string& part) {
+    try {
+      loadPredictor(path);
+      ADD_FAILURE() << path << " loaded";
+    } catch (const IoError& e) {
+      EXPECT_EQ(e.exitCode(), 2);
+      EXPECT_NE(std::string(e.what()).find(part), std::string::npos) << e.what();
+    } catch (const InputError& e) {  // JSON syntax errors are ConfigErrors with line:col
+      EXPECT_NE(std::string(e.what()).find(path), std::string::npos) << e.what();
+    }
+  };
+  const std::string missing = dir.file("missing.json");
+  EXPECT_THROW(loadPredictor(missing), IoError);
+  const std::string garbage = dir.file("garbage.json");
+  writeFileAtomic(garbage, "\x01\x02 not json at all");
+  expectIoError(garbage, "garbage.json");
+  const std::string truncated = dir.file("truncated.json");
+  writeFileAtomic(truncated, text.substr(0, text.size() / 2));
+  expectIoError(truncated, "truncated.json");
+  Json foreign = Json::parse(text);
+  foreign["format"] = "something-else";
+  const std::string other = dir.file("other.json");
+  writeFileAtomic(other, foreign.dump());
+  expectIoError(other, "not a predictor file");
+  Json newer = Json::parse(text);
+  newer["version"] = 99;
+  const std::string future = dir.file("future.json");
+  writeFileAtomic(future, newer.dump());
+  expectIoError(future, "version 99");
+}
