@@ -1,0 +1,1 @@
+#include "exporter/export_model.h"
