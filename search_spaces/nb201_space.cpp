@@ -152,8 +152,9 @@ Nb201Space::Nb201Space(const YamlNode& root) {
     numClasses_ = in->getInt("classes", 10);
     if (numClasses_ < 1) (*in)["classes"].fail("must be >= 1");
     resolution_ = in->getInt("resolution", 32);
-    if (resolution_ < 4 || resolution_ > 4096)
-      (*in)["resolution"].fail("must be between 4 and 4096 (two stride-2 reductions follow the stem)");
+    if (resolution_ < 4 || resolution_ > 4096 || resolution_ % 4 != 0)
+      (*in)["resolution"].fail("must be a multiple of 4 between 4 and 4096 (two stride-2 reductions follow the stem, "
+                               "and each one's conv and pooled shortcut must agree in size)");
   }
   if (auto cell = root.find("cell")) {
     cell->checkKeys({"channels", "cells_per_stage"});

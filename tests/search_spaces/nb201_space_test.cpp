@@ -197,3 +197,19 @@ TEST(Nb201Space, BadYamlIsAConfigError) {
     EXPECT_NE(std::string(e.what()).find("cells_per_stage"), std::string::npos) << e.what();
   }
 }
+
+TEST(Nb201Space, ResolutionNotAMultipleOfFourIsAConfigError) {
+  // 30 px: the first reduction's conv gives 15 x 15, the second's conv 8 x 8 but its pooled
+  // shortcut 7 x 7, so the network cannot be built; the space says so when it is loaded.
+  try {
+    parseSearchSpace("kind: nb201\nname: x\ninput: {channels: 3, classes: 10, resolution: 30}\n", "odd.yaml");
+    FAIL() << "resolution 30 accepted";
+  } catch (const ConfigError& e) {
+    EXPECT_EQ(e.line(), 3);
+    EXPECT_NE(std::string(e.what()).find("multiple of 4"), std::string::npos) << e.what();
+  }
+  // A multiple of 4 loads and builds.
+  auto space = parseSearchSpace("kind: nb201\nname: x\ninput: {channels: 3, classes: 10, resolution: 28}\n", "ok.yaml");
+  Rng rng(1);
+  for (int i = 0; i < 5; ++i) EXPECT_NO_THROW(space->toGraph(space->sample(rng)));
+}
