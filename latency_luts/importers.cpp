@@ -135,7 +135,8 @@ ImportFormat parseImportFormat(const std::string& name) {
   if (name == "nb201-nnmeter") return ImportFormat::Nb201NnMeter;
   if (name == "nb201-hwnasbench-ref") return ImportFormat::Nb201HwNasBenchRef;
   throw InputError("unknown --format '" + name +
-                   "'; use ofa-note10, proxyless, nb201-hwnasbench, nb201-hwnasbench-ref, nb201-help or nb201-nnmeter");
+                   "'; use ofa-note10, proxyless, nb201-hwnasbench, nb201-hwnasbench-ref, nb201-help, nb201-nnmeter or "
+                   "hwnas-probe (board results, latency_luts/probe_path.h)");
 }
 
 const char* importFormatName(ImportFormat f) {

@@ -226,21 +226,11 @@ double statistic(const std::vector<double>& v, const std::string& name) {
   return name == "min" ? *std::min_element(v.begin(), v.end()) : median(v);
 }
 
-ProfileReport profileSpace(const SearchSpace& space, LatencyStore& store, const ProfileOptions& o) {
-  const auto start = std::chrono::steady_clock::now();
-  store.requireDevice(o.device);
-  checkStatistic(o.statistic);
-  if (o.samples < 1 || o.runs < 3 || o.groupSize < 1 || o.threads < 1 || o.candidates < 1)
-    throw InputError("profile: samples, groupSize, threads and candidates must be >= 1 and runs >= 3");
-  const std::string dtype = "f32";
-  const auto existing = store.table(o.device, KeyLevel::Op, dtype, o.threads, 1);
-
-  // 1. Pick networks greedily: of `candidates` draws, the one holding the most keys that are
-  // neither in the store (unless remeasuring) nor yet held by minCoverage picked networks.
+std::vector<ArchConfig> coveringArchs(const SearchSpace& space, const CoverageOptions& o,
+                                      const std::function<bool(const std::string&)>& wanted) {
   Rng rng(o.seed);
   std::map<std::string, int> cover;
   std::vector<ArchConfig> picked;
-  std::vector<Graph> graphs;
   int stale = 0;
   for (int n = 0; n < o.samples && stale < 3; ++n) {
     int best = -1;
@@ -253,7 +243,7 @@ ProfileReport profileSpace(const SearchSpace& space, LatencyStore& store, const 
       for (const auto& k : opKeys(space.toGraph(a))) uniq.insert(k);
       for (const auto& k : uniq) {
         auto it = cover.find(k);
-        if ((o.remeasure || !existing.count(k)) && (it == cover.end() || it->second < o.minCoverage)) ++gain;
+        if (wanted(k) && (it == cover.end() || it->second < o.minCoverage)) ++gain;
       }
       if (gain > best) best = gain, bestArch = a;
     }
@@ -263,10 +253,39 @@ ProfileReport profileSpace(const SearchSpace& space, LatencyStore& store, const 
     }
     stale = 0;
     std::set<std::string> uniq;
-    Graph g = space.toGraph(bestArch);
-    for (const auto& k : opKeys(g)) uniq.insert(k);
+    for (const auto& k : opKeys(space.toGraph(bestArch))) uniq.insert(k);
     for (const auto& k : uniq) ++cover[k];
     picked.push_back(bestArch);
+  }
+  return picked;
+}
+
+ProfileReport profileSpace(const SearchSpace& space, LatencyStore& store, const ProfileOptions& o) {
+  const auto start = std::chrono::steady_clock::now();
+  store.requireDevice(o.device);
+  checkStatistic(o.statistic);
+  if (o.samples < 1 || o.runs < 3 || o.groupSize < 1 || o.threads < 1 || o.candidates < 1)
+    throw InputError("profile: samples, groupSize, threads and candidates must be >= 1 and runs >= 3");
+  const std::string dtype = "f32";
+  const auto existing = store.table(o.device, KeyLevel::Op, dtype, o.threads, 1);
+
+  // 1. Pick networks greedily (coveringArchs): keys neither in the store (unless remeasuring)
+  // nor yet held by minCoverage picked networks.
+  CoverageOptions co;
+  co.samples = o.samples;
+  co.candidates = o.candidates;
+  co.minCoverage = o.minCoverage;
+  co.seed = o.seed;
+  co.resolutions = o.resolutions;
+  const std::vector<ArchConfig> picked =
+      coveringArchs(space, co, [&](const std::string& k) { return o.remeasure || !existing.count(k); });
+  std::map<std::string, int> cover;
+  std::vector<Graph> graphs;
+  for (const auto& a : picked) {
+    Graph g = space.toGraph(a);
+    std::set<std::string> uniq;
+    for (const auto& k : opKeys(g)) uniq.insert(k);
+    for (const auto& k : uniq) ++cover[k];
     graphs.push_back(std::move(g));
   }
 

@@ -76,6 +76,20 @@ void checkStatistic(const std::string& name);
 // its time when the table was built measures how fast the shared machine is at that moment.
 Graph probeGraph();
 
+// The networks profile runs (and `nas-lut plan` lists the ops of): `samples` picks at most; each
+// pick draws `candidates` archs (seeded, split per pick) and keeps the one holding the most keys
+// that are wanted (wanted(key), e.g. not yet in the table) and held by fewer than minCoverage
+// picked networks; it stops after 3 picks in a row gain nothing.
+struct CoverageOptions {
+  int samples = 60;
+  int candidates = 48;
+  int minCoverage = 2;
+  uint64_t seed = 1;
+  std::vector<int> resolutions;  // mbconv: restrict the sampled input resolution
+};
+std::vector<ArchConfig> coveringArchs(const SearchSpace& space, const CoverageOptions& options,
+                                      const std::function<bool(const std::string&)>& wanted);
+
 struct ProfileOptions {
   std::string device;
   int threads = 1;

@@ -14,6 +14,7 @@
 #include "latency_luts/importers.h"
 #include "latency_luts/latency_model.h"
 #include "latency_luts/latency_store.h"
+#include "latency_luts/probe_path.h"
 #include "latency_luts/profiler.h"
 #include "latency_luts/validate.h"
 #include "search_spaces/search_space.h"
@@ -30,10 +31,16 @@ static const char* kExamples = R"(Commands:
               (--remeasure to replace them), so a second run resumes.
   validate    sample --samples networks with --seed (use one never used to profile), predict them,
               run each twice with the runtime and print accuracy figures (JSON with --json)
+  plan        the on-board path, step 1: write a profiling plan (--out plan.txt) listing every
+              distinct fused op of the networks `profile` would pick (same --samples, --seed,
+              --resolution), for hwnas-probe to time on the board (--batch, --threads, --repeats,
+              --warmup go into its header)
   predict     latency (ms) and energy (mJ) of one network: --space S --arch A.json, or --model M.yaml;
               devices analytic:fpga and analytic:gpu need no table
   import      --format ofa-note10|proxyless|nb201-hwnasbench|nb201-help|nb201-nnmeter FILE.csv, or
-              --format nb201-hwnasbench-ref FILE.json (HW-NAS-Bench reference rows with energy)
+              --format nb201-hwnasbench-ref FILE.json (HW-NAS-Bench reference rows with energy), or
+              hwnas-probe results: --device NAME [--kind K] RESULTS.json (the format is detected;
+              --format hwnas-probe to insist; latency_ms is --statistic of the probe's samples)
   export      CSV of the rows (filter with --device, --level)
   merge       --db INTO.db OTHER.db...: copy devices, rows and calibrations (newer rows win)
   list        devices with kind, row counts per level and settings (JSON with --json)
@@ -43,6 +50,9 @@ Examples:
   nas-lut profile --db lut.db --device host-cpu --space configs/spaces/fmnist_small.yaml --samples 60 --threads 1
   nas-lut profile --db lut.db --device host-cpu --space configs/spaces/ofa_mbv3.yaml --resolution 128,144,160 --samples 80
   nas-lut validate --db lut.db --device host-cpu --space configs/spaces/ofa_mbv3.yaml --resolution 128,144,160 --samples 100 --seed 7 --json
+  nas-lut plan --space configs/spaces/fmnist_small.yaml --out plan.txt --threads 1 --repeats 40
+  hwnas-probe plan.txt results.json              # on the board (hwnas-probe-static or an ARM build)
+  nas-lut import --db lut.db --device raspi4 --kind mobile results.json
   nas-lut predict --db lut.db --device host-cpu --space configs/spaces/fmnist_small.yaml --arch arch.json
   nas-lut predict --device analytic:fpga --model configs/models/refnet.yaml
   nas-lut import --db lut.db --format nb201-hwnasbench data/nb201/hwnasbench_nb201_cifar10_latency_via_help.csv
@@ -92,7 +102,7 @@ int run(int argc, char** argv) {
   Logger::instance().setProgramName("nas-lut");
   std::string command, db, device, kind, description, spacePath, archArg, modelPath, format, out, level, resolution,
       prefix, stat;
-  int threads = 1, burst = 4, samples = 0, runs = 0, warmup = 3, group = 0, batch = 1;
+  int threads = 1, burst = 4, samples = 0, runs = 0, warmup = 3, group = 0, batch = 1, repeats = 40;
   uint64_t seed = 0;
   bool noDrift = false, json = false, quiet = false, allowFallback = false, remeasure = false, noOps = false, perNetwork = false;
   std::vector<std::string> files;
@@ -113,14 +123,15 @@ int run(int argc, char** argv) {
     ("burst", po::value(&burst)->default_value(4), "timed runs per visit of a network (after one untimed run)")
     ("statistic", po::value(&stat)->default_value("min"), "profile/validate: min or median of the timed runs")
     ("threads", po::value(&threads)->default_value(1), "runtime threads (a table's rows are per thread count)")
-    ("batch", po::value(&batch)->default_value(1), "predict: batch of the table's rows to use")
+    ("batch", po::value(&batch)->default_value(1), "predict: batch of the table's rows to use; plan: batch to run the ops at")
+    ("repeats", po::value(&repeats)->default_value(40), "plan: timed runs per op on the board")
     ("seed", po::value(&seed)->default_value(0), "random seed (profile default 1, validate default 1000)")
     ("arch", po::value(&archArg), "predict: an architecture of --space (JSON file or inline JSON)")
     ("model", po::value(&modelPath), "predict: a model YAML instead of --space/--arch")
     ("format", po::value(&format), "import: ofa-note10, proxyless, nb201-hwnasbench, nb201-hwnasbench-ref, nb201-help, nb201-nnmeter")
     ("prefix", po::value(&prefix), "import (NB201 formats): prefix for device names")
     ("level", po::value(&level), "export: op, block or arch only")
-    ("out", po::value(&out), "export: write the CSV here (atomically) instead of stdout")
+    ("out", po::value(&out), "export: write the CSV here (atomically) instead of stdout; plan: the plan file")
     ("allow-fallback", po::bool_switch(&allowFallback), "predict/validate: estimate missing op keys (flagged in the output)")
     ("no-drift-correction", po::bool_switch(&noDrift), "profile/validate: do not scale groups by the speed probe")
     ("remeasure", po::bool_switch(&remeasure), "profile: replace keys already in the table")
@@ -147,7 +158,7 @@ int run(int argc, char** argv) {
     return 0;
   }
   Logger::instance().setQuiet(quiet);
-  require(!command.empty(), "a command is required: profile, validate, predict, import, export, merge, list, add-device (see nas-lut --help)");
+  require(!command.empty(), "a command is required: profile, plan, validate, predict, import, export, merge, list, add-device (see nas-lut --help)");
   require(threads >= 1 && threads <= 256, "--threads must be between 1 and 256");
   const std::vector<int> resolutions = resolution.empty() ? std::vector<int>() : parseIntList(resolution, "--resolution");
   auto needDb = [&] { require(!db.empty(), command + ": --db is required (e.g. --db lut.db)"); };
@@ -200,6 +211,31 @@ int run(int argc, char** argv) {
               {"networks", r.networks},     {"keys_seen", r.keysSeen},      {"keys_written", r.keysWritten},
               {"keys_skipped", r.keysSkipped}, {"overhead_ms", r.overheadMs}, {"ms_per_mflop", r.msPerMflop}, {"probe_ms", r.probeMs}, {"probe_spread", r.probeSpread},
               {"seconds", r.seconds}};
+    std::cout << (json ? j.dump(2) : j.dump()) << std::endl;
+    return 0;
+  }
+  if (command == "plan") {
+    needSpace();
+    noFiles();
+    require(!out.empty(), "plan: --out plan.txt is required");
+    require(batch >= 1 && repeats >= 1 && warmup >= 0, "plan: --batch and --repeats must be >= 1, --warmup >= 0");
+    auto space = loadSearchSpace(spacePath);
+    ProbePlanOptions o;
+    if (samples) o.coverage.samples = samples;
+    o.coverage.seed = vm["seed"].defaulted() ? 1 : seed;
+    o.coverage.resolutions = resolutions;
+    {
+      Rng check(0);
+      restrictResolution(*space, space->smallest(), resolutions, check);
+    }
+    o.batch = batch;
+    o.threads = threads;
+    o.repeats = repeats;
+    o.warmup = vm["warmup"].defaulted() ? 5 : warmup;
+    const runtime::ProbePlan plan = makeProbePlan(*space, o);
+    writeFileAtomic(out, runtime::formatProbePlan(plan));
+    Json j = {{"plan", out}, {"space_id", plan.spaceId}, {"ops", plan.ops.size()}, {"batch", plan.batch},
+              {"threads", plan.threads}, {"repeats", plan.repeats}, {"warmup", plan.warmup}};
     std::cout << (json ? j.dump(2) : j.dump()) << std::endl;
     return 0;
   }
@@ -269,9 +305,32 @@ int run(int argc, char** argv) {
     std::cout << j.dump(2) << std::endl;
     return 0;
   }
+  if (command == "import" &&
+      (format == "hwnas-probe" || (format.empty() && !files.empty() && isProbeResultsFile(files[0])))) {
+    needDb();
+    needDevice();
+    require(!files.empty(), "import: give the hwnas-probe results file(s)");
+    for (const auto& file : files) require(fileExists(file), "import: no such file '" + file + "'");
+    LatencyStore store(db);
+    ProbeImportOptions io;
+    io.device = device;
+    if (!kind.empty()) io.kind = kind;
+    io.description = description;
+    io.statistic = stat;
+    Json j = Json::object();
+    for (const auto& file : files) {
+      const ProbeImportReport r = importProbeResults(store, file, io);
+      j[device] = j.value(device, int64_t(0)) + r.rows;
+      if (r.deviceCreated) j["device_created"] = true;
+      if (r.calibrationWritten) j["calibration_written"] = true;
+    }
+    std::cout << (json ? j.dump(2) : j.dump()) << std::endl;
+    return 0;
+  }
   if (command == "import") {
     needDb();
-    require(!format.empty(), "import: --format is required (ofa-note10, proxyless, nb201-hwnasbench, nb201-help, nb201-nnmeter)");
+    for (const auto& file : files) require(fileExists(file), "import: no such file '" + file + "'");
+    require(!format.empty(), "import: --format is required (ofa-note10, proxyless, nb201-hwnasbench, nb201-help, nb201-nnmeter; hwnas-probe results are detected)");
     require(!files.empty(), "import: give the CSV file(s) to import");
     const ImportFormat f = parseImportFormat(format);
     for (const auto& file : files) require(fileExists(file), "import: no such file '" + file + "'");
@@ -342,7 +401,7 @@ int run(int argc, char** argv) {
     return 0;
   }
   throw InputError("unknown command '" + command +
-                   "' (known: profile, validate, predict, import, export, merge, list, add-device; see nas-lut --help)");
+                   "' (known: profile, plan, validate, predict, import, export, merge, list, add-device; see nas-lut --help)");
 }
 
 }  // namespace
