@@ -14,6 +14,15 @@ struct Executor::Prepared {
   kernels::ConvGeom geom;
   bool direct = false;      // 1x1, stride 1, no padding: the input is the GEMM's X
   kernels::DwGeom dw;
+  // int8 conv / linear: per group packed weights (int16 for the AVX2 path), per group bias
+  // padded to 8 rows with the zero-point and u8-shift corrections folded in; the epilogue.
+  std::vector<std::vector<int8_t>> qpacked;
+  std::vector<std::vector<int16_t>> qpacked16;
+  std::vector<std::vector<int32_t>> qbias8;
+  int8::PackGeom pack;
+  int8::DwGeom8 dw8;
+  int8::Epilogue epi;
+  int64_t packBytes = 0;  // packed X of one image and group
   int64_t sharedFloats = 0;  // op scratch shared by all threads (SE gates, batch-1 im2col)
 };
 
@@ -29,8 +38,17 @@ int64_t ceilDiv(int64_t a, int64_t b) { return (a + b - 1) / b; }
 Executor::Executor(Plan plan, const ExecutorOptions& options)
     : plan_(std::move(plan)),
       isa_(options.isa < 0 ? kernels::bestIsa() : Isa(options.isa)),
+      int8Isa_(options.int8Isa < 0 ? int8::bestInt8Isa() : int8::Int8Isa(options.int8Isa)),
       pool_(std::max(1, options.threads)) {
   plan_.validate("executor");
+  if (options.int8Isa >= 0 && !int8::int8IsaSupported(int8Isa_))
+    throw RuntimeError(std::string("executor: this CPU does not support the ") + int8::int8IsaName(int8Isa_) +
+                       " int8 kernels");
+  for (const auto* ids : {&plan_.inputs, &plan_.outputs})
+    for (int32_t id : *ids)
+      if (plan_.tensors[id].dtype != DType::F32)
+        throw RuntimeError("executor: plan input/output tensor " + std::to_string(id) +
+                           " is i8; plans take and give f32 (add quantize / dequantize ops)");
   if (options.isa >= 0 && !kernels::isaSupported(isa_))
     throw RuntimeError(std::string("executor: this CPU does not support the ") + kernels::isaName(isa_) + " kernels");
   if (options.batch < 0 || options.microBatch < 0) throw RuntimeError("executor: batch must be >= 1");
@@ -50,6 +68,48 @@ Executor::Executor(Plan plan, const ExecutorOptions& options)
     Prepared& pr = prepared_[i];
     const auto in = op.inputs.empty() ? std::vector<int64_t>() : shapeOf(op.inputs[0]);
     const auto out = shapeOf(op.output);
+    if (isInt8Op(plan_, op) && (op.type == OpType::Conv2d || op.type == OpType::DepthwiseConv2d ||
+                                op.type == OpType::Linear)) {
+      const TensorInfo& xt = plan_.tensors[op.inputs[0]];
+      pr.epi = int8::makeEpilogue(xt.scale, op.weightScales, plan_.tensors[op.output], op.act);
+      if (op.type == OpType::DepthwiseConv2d) {
+        pr.dw8 = {in[2], in[3], out[2], out[3], op.kernelH, op.kernelW, op.strideH, op.strideW, op.padH, op.padW};
+        perThread = std::max(perThread, ceilDiv(int8::depthwiseScratchBytes(pr.dw8), 4));
+        continue;
+      }
+      const bool linear = op.type == OpType::Linear;
+      const int64_t g = linear ? 1 : op.groups, cg = linear ? shapeElements(in) / in[0] : in[1] / g;
+      const int64_t mg = op.outChannels / g, k = linear ? cg : cg * op.kernelH * op.kernelW;
+      const bool vnni = int8Isa_ == int8::Int8Isa::Vnni;
+      for (int64_t gi = 0; gi < g; ++gi) {
+        const int8_t* w = op.qweight.data() + gi * mg * k;
+        pr.qpacked.push_back(int8::packWeights(w, mg, k));
+        if (int8Isa_ == int8::Int8Isa::Avx2) {
+          pr.qpacked16.push_back(int8::widenWeights(pr.qpacked.back()));
+          pr.qpacked.back().clear();
+        }
+        const std::vector<int32_t> sums = int8::rowSums(w, mg, k);
+        std::vector<int32_t> b(size_t(ceilDiv(mg, int8::kRows) * int8::kRows), 0);
+        for (int64_t r = 0; r < mg; ++r)
+          b[r] = (op.qbias.empty() ? 0 : op.qbias[gi * mg + r]) - xt.zeroPoint * sums[r] - (vnni ? 128 * sums[r] : 0);
+        pr.qbias8.push_back(std::move(b));
+      }
+      const int64_t cols = linear ? n : out[2] * out[3];
+      const int64_t ppad = int8::paddedCols(cols);
+      pr.packBytes = int8::quads(k) * ppad * 4;
+      const int64_t accFloats = int64_t(int8::kRows) * ppad;
+      if (!linear)
+        pr.pack = {cg, in[2], in[3], op.kernelH, op.kernelW, op.strideH, op.strideW, op.padH, op.padW,
+                   op.dilationH, op.dilationW, out[2], out[3]};
+      if (linear || n * g == 1) {
+        pr.sharedFloats = ceilDiv(pr.packBytes, 64) * 16;
+        perThread = std::max(perThread, accFloats);
+      } else {
+        perThread = std::max(perThread, ceilDiv(pr.packBytes, 64) * 16 + accFloats);
+      }
+      shared = std::max(shared, pr.sharedFloats);
+      continue;
+    }
     if (op.type == OpType::Conv2d) {
       const int64_t g = op.groups, cg = in[1] / g, mg = op.outChannels / g;
       const int64_t k = cg * op.kernelH * op.kernelW;
@@ -139,8 +199,129 @@ std::vector<float> Executor::run(const std::vector<float>& input) {
   return out;
 }
 
+void Executor::runInt8Op(size_t index, int64_t batch) {
+  const PlanOp& op = plan_.ops[index];
+  Prepared& pr = prepared_[index];
+  const auto in = shapeOf(op.inputs[0], batch);
+  const auto out = shapeOf(op.output, batch);
+  const TensorInfo& xt = plan_.tensors[op.inputs[0]];
+  const TensorInfo& yt = plan_.tensors[op.output];
+  const int8_t* x = reinterpret_cast<const int8_t*>(raw(op.inputs[0]));
+  char* y = raw(op.output);
+  const int64_t ysize = dtypeBytes(yt.dtype);
+  const int64_t n = out[0];
+  const int8::Int8Isa isa = int8Isa_;
+  const bool vnni = isa == int8::Int8Isa::Vnni;
+  char* shared = reinterpret_cast<char*>(scratch_ + perThreadScratch_ * pool_.threads());
+  auto threadScratch = [&](int thread) { return reinterpret_cast<char*>(scratch_ + perThreadScratch_ * thread); };
+  auto weights = [&](int64_t gi, int64_t b, int64_t kq) -> const void* {
+    if (isa == int8::Int8Isa::Avx2) return pr.qpacked16[gi].data() + b * kq * int8::kRows * 4;
+    return pr.qpacked[gi].data() + b * kq * int8::kRows * 4;
+  };
+
+  switch (op.type) {
+    case OpType::Conv2d: {
+      const int64_t g = op.groups, c = in[1], cg = c / g, mg = op.outChannels / g;
+      const int64_t hw = in[2] * in[3], p = out[2] * out[3], ppad = int8::paddedCols(p);
+      const int64_t kq = int8::quads(cg * op.kernelH * op.kernelW);
+      const int64_t blocks = ceilDiv(mg, int8::kRows);
+      auto block = [&](int64_t img, int64_t gi, int64_t b, const int8_t* cols, int32_t* acc) {
+        int8::gemmBlock(isa, weights(gi, b, kq), pr.qbias8[gi].data() + b * int8::kRows, kq, cols, ppad, acc);
+        const int64_t rows = std::min<int64_t>(int8::kRows, mg - b * int8::kRows);
+        for (int64_t r = 0; r < rows; ++r) {
+          const int64_t ch = gi * mg + b * int8::kRows + r;
+          int8::epilogueRow(pr.epi, ch, acc + r * ppad, p, y + ((img * op.outChannels + ch) * p) * ysize, 1);
+        }
+      };
+      const int8_t pad = int8_t(xt.zeroPoint);
+      if (memory_.batch * g == 1) {
+        int8_t* cols = reinterpret_cast<int8_t*>(shared);
+        int8::packConv(x, hw, pr.pack, pad, vnni, cols);
+        pool_.parallelFor(blocks, [&](int64_t b, int thread) {
+          block(0, 0, b, cols, reinterpret_cast<int32_t*>(threadScratch(thread)));
+        });
+      } else {
+        const int64_t packAligned = ceilDiv(pr.packBytes, 64) * 64;
+        pool_.parallelFor(n * g, [&](int64_t t, int thread) {
+          const int64_t img = t / g, gi = t % g;
+          int8_t* cols = reinterpret_cast<int8_t*>(threadScratch(thread));
+          int32_t* acc = reinterpret_cast<int32_t*>(threadScratch(thread) + packAligned);
+          int8::packConv(x + (img * c + gi * cg) * hw, hw, pr.pack, pad, vnni, cols);
+          for (int64_t b = 0; b < blocks; ++b) block(img, gi, b, cols, acc);
+        });
+      }
+      return;
+    }
+    case OpType::Linear: {
+      const int64_t f = shapeElements(in) / n, o = op.outChannels, ppad = int8::paddedCols(n);
+      const int64_t kq = int8::quads(f), blocks = ceilDiv(o, int8::kRows);
+      int8_t* cols = reinterpret_cast<int8_t*>(shared);
+      int8::packLinear(x, n, f, vnni, cols);
+      pool_.parallelFor(blocks, [&](int64_t b, int thread) {
+        int32_t* acc = reinterpret_cast<int32_t*>(threadScratch(thread));
+        int8::gemmBlock(isa, weights(0, b, kq), pr.qbias8[0].data() + b * int8::kRows, kq, cols, ppad, acc);
+        const int64_t rows = std::min<int64_t>(int8::kRows, o - b * int8::kRows);
+        for (int64_t r = 0; r < rows; ++r) {
+          const int64_t ch = b * int8::kRows + r;
+          int8::epilogueRow(pr.epi, ch, acc + r * ppad, n, y + ch * ysize, o);
+        }
+      });
+      return;
+    }
+    case OpType::DepthwiseConv2d: {
+      const int64_t c = in[1], hw = in[2] * in[3], p = out[2] * out[3], kk = int64_t(op.kernelH) * op.kernelW;
+      pool_.parallelFor(n * c, [&](int64_t t, int thread) {
+        const int64_t ch = t % c;
+        int8::depthwisePlane(isa, x + t * hw, xt.zeroPoint, op.qweight.data() + ch * kk,
+                             op.qbias.empty() ? 0 : op.qbias[ch], pr.dw8, pr.epi, ch, y + t * p * ysize,
+                             threadScratch(thread));
+      });
+      return;
+    }
+    case OpType::Quantize:
+    case OpType::Dequantize:
+    case OpType::Add: {
+      const int64_t total = shapeElements(out);
+      const int8_t* b = op.type == OpType::Add ? reinterpret_cast<const int8_t*>(raw(op.inputs[1])) : nullptr;
+      const float* xf = reinterpret_cast<const float*>(raw(op.inputs[0]));
+      pool_.parallelFor(ceilDiv(total, kElemChunk), [&](int64_t t, int) {
+        const int64_t i0 = t * kElemChunk, len = std::min(kElemChunk, total - i0);
+        if (op.type == OpType::Quantize)
+          int8::quantize(xf + i0, len, yt.scale, yt.zeroPoint, reinterpret_cast<int8_t*>(y) + i0);
+        else if (op.type == OpType::Dequantize)
+          int8::dequantize(x + i0, len, xt.scale, xt.zeroPoint, reinterpret_cast<float*>(y) + i0);
+        else
+          int8::addInt8(x + i0, xt, b + i0, plan_.tensors[op.inputs[1]], len, op.act, yt, y + i0 * ysize);
+      });
+      return;
+    }
+    case OpType::MaxPool:
+    case OpType::GlobalAvgPool: {
+      const int64_t planes = in[0] * in[1], hw = in[2] * in[3], ohw = out[2] * out[3];
+      const int64_t per = std::max<int64_t>(1, kPlaneWork / hw);
+      int8_t* yq = reinterpret_cast<int8_t*>(y);
+      pool_.parallelFor(ceilDiv(planes, per), [&](int64_t t, int) {
+        for (int64_t q = t * per; q < std::min(planes, (t + 1) * per); ++q) {
+          if (op.type == OpType::GlobalAvgPool)
+            yq[q] = int8::meanPlane(x + q * hw, hw, xt, yt);
+          else
+            int8::maxPoolPlane(x + q * hw, in[2], in[3], op, out[2], out[3], yq + q * ohw);
+        }
+      });
+      return;
+    }
+    case OpType::Flatten:
+      std::memcpy(y, x, size_t(shapeElements(out)));
+      return;
+    default: break;
+  }
+  throw RuntimeError("executor: op #" + std::to_string(index) + " '" + op.name + "' (" + opTypeName(op.type) +
+                     ") has no int8 kernel");
+}
+
 void Executor::runOp(size_t index, int64_t batch) {
   const PlanOp& op = plan_.ops[index];
+  if (isInt8Op(plan_, op)) return runInt8Op(index, batch);
   Prepared& pr = prepared_[index];
   const auto in = shapeOf(op.inputs[0], batch);
   const auto out = shapeOf(op.output, batch);
@@ -288,6 +469,8 @@ void Executor::runOp(size_t index, int64_t batch) {
     case OpType::Flatten:
       std::memcpy(y, x, size_t(shapeElements(out)) * 4);
       return;
+    case OpType::Quantize:
+    case OpType::Dequantize:
     case OpType::Count:
       break;
   }

@@ -1,4 +1,4 @@
-// Executor: runs a Plan on float32 inputs (NCHW, batch first) with the runtime's kernels, its
+// Executor: runs a Plan (fp32 and int8 ops; plan inputs and outputs are f32) on float32 inputs (NCHW, batch first) with the runtime's kernels, its
 // own thread pool and one activation arena laid out by the memory planner. A batch runs in
 // micro-batches (every op is per image) so activations stay in cache. Invariants: the arena it
 // allocates is exactly memoryPlan().arenaBytes (planned for the micro-batch); work is split
@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "runtime/kernels.h"
+#include "runtime/kernels_int8.h"
 #include "runtime/memory_planner.h"
 #include "runtime/plan.h"
 #include "runtime/thread_pool.h"
@@ -20,6 +21,7 @@ struct ExecutorOptions {
   int64_t batch = 0;     // 0: the plan's own batch
   int isa = -1;          // -1: the best the CPU supports; else a kernels::Isa value (tests)
   int64_t microBatch = 0;  // images per pass through the plan; 0: as many as fit kMicroBatchBytes
+  int int8Isa = -1;        // int8 ops: -1 int8::bestInt8Isa() (HWNAS_INT8_ISA may force one); else an Int8Isa value
 };
 
 // Activation arena budget that picks the micro-batch (about one core's L2).
@@ -47,6 +49,7 @@ class Executor {
   int64_t microBatch() const { return memory_.batch; }
   int threads() const { return pool_.threads(); }
   kernels::Isa isa() const { return isa_; }
+  int8::Int8Isa int8Isa() const { return int8Isa_; }
   std::vector<int64_t> inputShape(size_t i = 0) const;   // at batch()
   std::vector<int64_t> outputShape(size_t i = 0) const;
   const MemoryPlan& memoryPlan() const { return memory_; }
@@ -57,6 +60,8 @@ class Executor {
  private:
   struct Prepared;
   void runOp(size_t index, int64_t n);
+  void runInt8Op(size_t index, int64_t n);
+  char* raw(int32_t id) { return arena_ + memory_.offsets[id]; }
   float* tensor(int32_t id) { return reinterpret_cast<float*>(arena_ + memory_.offsets[id]); }
   std::vector<int64_t> shapeOf(int32_t id, int64_t n = 0) const {
     return withBatch(plan_.tensors[id].shape, n ? n : memory_.batch);
@@ -66,6 +71,7 @@ class Executor {
   int64_t batch_ = 0;
   MemoryPlan memory_;
   kernels::Isa isa_;
+  int8::Int8Isa int8Isa_;
   ThreadPool pool_;
   std::vector<Prepared> prepared_;
   std::unique_ptr<char[]> arenaStorage_, scratchStorage_;

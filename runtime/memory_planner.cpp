@@ -68,7 +68,7 @@ MemoryPlan planMemory(const Plan& plan, int64_t batch) {
   m.bytes.assign(nt, 0);
   m.firstUse.assign(nt, -2);
   m.lastUse.assign(nt, -2);
-  for (size_t t = 0; t < nt; ++t) m.bytes[t] = shapeElements(withBatch(plan.tensors[t].shape, m.batch)) * 4;
+  for (size_t t = 0; t < nt; ++t) m.bytes[t] = shapeElements(withBatch(plan.tensors[t].shape, m.batch)) * dtypeBytes(plan.tensors[t].dtype);
   for (int32_t id : plan.inputs) m.firstUse[id] = m.lastUse[id] = -1;
   for (int i = 0; i < nops; ++i) {
     for (int32_t id : plan.ops[i].inputs) m.lastUse[id] = std::max(m.lastUse[id], i);

@@ -15,7 +15,7 @@ constexpr int64_t kArenaAlign = 64;
 struct MemoryPlan {
   int64_t batch = 0;
   std::vector<int64_t> offsets;  // bytes, per tensor
-  std::vector<int64_t> bytes;    // bytes, per tensor (unaligned size)
+  std::vector<int64_t> bytes;    // bytes, per tensor (unaligned size; f32 4, i8 1 byte per element)
   std::vector<int> firstUse;     // op index that writes it (-1 for plan inputs)
   std::vector<int> lastUse;      // last op index that reads it (ops.size() for outputs)
   int64_t arenaBytes = 0;        // = peak activation bytes of the runtime

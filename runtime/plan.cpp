@@ -1,5 +1,6 @@
 #include "runtime/plan.h"
 
+#include <cmath>
 #include <cstdio>
 #include <cstring>
 #include <fstream>
@@ -10,13 +11,13 @@ namespace hwnas::runtime {
 namespace {
 
 const char kMagic[8] = {'H', 'W', 'N', 'A', 'S', 'P', 'L', 'N'};
-constexpr uint32_t kVersion = 1;
+constexpr uint32_t kVersion = 2;
 constexpr int kMaxRank = 8;
 
 const char* const kActNames[] = {"identity", "relu", "relu6", "hswish", "hsigmoid", "silu", "sigmoid"};
 static_assert(sizeof(kActNames) / sizeof(kActNames[0]) == size_t(Act::Count), "every Act needs a name");
 const char* const kOpNames[] = {"conv2d", "dwconv2d", "linear",  "add",     "mul",     "avgpool",
-                                "maxpool", "global_avgpool", "se", "concat", "flatten", "act"};
+                                "maxpool", "global_avgpool", "se", "concat", "flatten", "act", "quantize", "dequantize"};
 static_assert(sizeof(kOpNames) / sizeof(kOpNames[0]) == size_t(OpType::Count), "every OpType needs a name");
 
 uint64_t fnv1a(const char* p, size_t n) {
@@ -50,6 +51,19 @@ class Writer {
       std::memcpy(&b, &f, 4);
       u32(b);
     }
+  }
+  void bytesBlob(const std::vector<int8_t>& v) {
+    u64(v.size());
+    for (int8_t b : v) u8(uint8_t(b));
+  }
+  void intBlob(const std::vector<int32_t>& v) {
+    u64(v.size());
+    for (int32_t b : v) i32(b);
+  }
+  void f32(float f) {
+    uint32_t b;
+    std::memcpy(&b, &f, 4);
+    u32(b);
   }
   void raw(const char* p, size_t n) { out_.append(p, n); }
   std::string& bytes() { return out_; }
@@ -109,6 +123,25 @@ class Reader {
     }
     return v;
   }
+  std::vector<int8_t> bytesBlob(const char* what) {
+    uint64_t n = count(what, 1, true);
+    std::vector<int8_t> v(n);
+    for (uint64_t i = 0; i < n; ++i) v[i] = int8_t(b_[pos_ + i]);
+    pos_ += n;
+    return v;
+  }
+  std::vector<int32_t> intBlob(const char* what) {
+    uint64_t n = count(what, 4, true);
+    std::vector<int32_t> v(n);
+    for (auto& x : v) x = i32(what);
+    return v;
+  }
+  float f32(const char* what) {
+    uint32_t bits = u32(what);
+    float f;
+    std::memcpy(&f, &bits, 4);
+    return f;
+  }
   size_t pos() const { return pos_; }
   void seek(size_t p) { pos_ = p; }
 
@@ -129,6 +162,13 @@ int64_t windowOut(int64_t in, int k, int s, int p, int d) {
 
 const char* actName(Act a) { return size_t(a) < size_t(Act::Count) ? kActNames[size_t(a)] : "?"; }
 const char* opTypeName(OpType t) { return size_t(t) < size_t(OpType::Count) ? kOpNames[size_t(t)] : "?"; }
+const char* dtypeName(DType t) { return t == DType::F32 ? "f32" : t == DType::I8 ? "i8" : "?"; }
+
+bool isInt8Op(const Plan& plan, const PlanOp& op) {
+  if (op.type == OpType::Quantize) return true;
+  return !op.inputs.empty() && op.inputs[0] >= 0 && size_t(op.inputs[0]) < plan.tensors.size() &&
+         plan.tensors[op.inputs[0]].dtype == DType::I8;
+}
 
 std::vector<int64_t> withBatch(std::vector<int64_t> shape, int64_t batch) {
   if (!shape.empty()) shape[0] = batch;
@@ -165,10 +205,26 @@ std::vector<int64_t> Plan::inferShape(const PlanOp& op, const std::vector<std::v
         op.dilationH < 1 || op.dilationW < 1)
       fail("bad window attributes (kernel, stride, dilation >= 1, padding >= 0)");
   };
+  auto checkSize = [&](size_t size, int64_t n, const char* what, bool optional) {
+    if (optional && size == 0) return;
+    if (int64_t(size) != n) fail(std::string(what) + " has " + std::to_string(size) + " values, expected " + std::to_string(n));
+  };
   auto checkWeights = [&](const std::vector<float>& w, int64_t n, const char* what, bool optional) {
-    if (optional && w.empty()) return;
-    if (int64_t(w.size()) != n)
-      fail(std::string(what) + " has " + std::to_string(w.size()) + " values, expected " + std::to_string(n));
+    checkSize(w.size(), n, what, optional);
+  };
+  // Conv / linear: float weights, or (int8 op: weight scales present) qweight, qbias, scales.
+  const bool quantized = !op.weightScales.empty();
+  auto checkLayerWeights = [&](int64_t n, int64_t out) {
+    if (quantized) {
+      checkSize(op.qweight.size(), n, "int8 weight", false);
+      checkSize(op.qbias.size(), out, "int32 bias", true);
+      checkSize(op.weightScales.size(), out, "weight scales", false);
+      if (!op.weight.empty() || !op.bias.empty()) fail("an int8 op carries float weights too");
+    } else {
+      checkWeights(op.weight, n, "weight", false);
+      checkWeights(op.bias, out, "bias", true);
+      if (!op.qweight.empty() || !op.qbias.empty()) fail("int8 weights without weight scales");
+    }
   };
   if (size_t(op.act) >= size_t(Act::Count) || size_t(op.gate) >= size_t(Act::Count)) fail("unknown activation");
   switch (op.type) {
@@ -188,8 +244,7 @@ std::vector<int64_t> Plan::inferShape(const PlanOp& op, const std::vector<std::v
       int64_t oh = windowOut(x[2], op.kernelH, op.strideH, op.padH, op.dilationH);
       int64_t ow = windowOut(x[3], op.kernelW, op.strideW, op.padW, op.dilationW);
       if (oh < 1 || ow < 1) fail("window does not fit the input " + shapeText(x));
-      checkWeights(op.weight, int64_t(op.outChannels) * (x[1] / groups) * op.kernelH * op.kernelW, "weight", false);
-      checkWeights(op.bias, op.outChannels, "bias", true);
+      checkLayerWeights(int64_t(op.outChannels) * (x[1] / groups) * op.kernelH * op.kernelW, op.outChannels);
       return {x[0], op.outChannels, oh, ow};
     }
     case OpType::Linear: {
@@ -197,8 +252,7 @@ std::vector<int64_t> Plan::inferShape(const PlanOp& op, const std::vector<std::v
       if (in[0].size() < 2) fail("expects [N, features], got " + shapeText(in[0]));
       int64_t f = shapeElements(in[0]) / in[0][0];
       if (op.outChannels < 1) fail("out_features must be >= 1");
-      checkWeights(op.weight, int64_t(op.outChannels) * f, "weight", false);
-      checkWeights(op.bias, op.outChannels, "bias", true);
+      checkLayerWeights(int64_t(op.outChannels) * f, op.outChannels);
       return {in[0][0], op.outChannels};
     }
     case OpType::Add:
@@ -259,6 +313,8 @@ std::vector<int64_t> Plan::inferShape(const PlanOp& op, const std::vector<std::v
       if (in[0].size() < 2) fail("expects at least 2 dims");
       return {in[0][0], shapeElements(in[0]) / in[0][0]};
     case OpType::Activation:
+    case OpType::Quantize:
+    case OpType::Dequantize:
       need(1, 1);
       return in[0];
     case OpType::Count:
@@ -269,6 +325,47 @@ std::vector<int64_t> Plan::inferShape(const PlanOp& op, const std::vector<std::v
 
 void Plan::validate(const std::string& where) const {
   auto fail = [&](const std::string& msg) { throw RuntimeError(where + ": " + msg); };
+  // Which dtypes each op reads and writes (tensor ids are checked before this runs).
+  auto checkDtypes = [&](size_t i, const std::string& opWhere) {
+    const PlanOp& op = ops[i];
+    const TensorInfo& x = tensors[op.inputs[0]];
+    const TensorInfo& y = tensors[op.output];
+    const bool i8in = x.dtype == DType::I8;
+    auto bad = [&](const std::string& msg) { fail(opWhere + ": " + msg); };
+    for (int32_t id : op.inputs)
+      if (tensors[id].dtype != x.dtype && op.type != OpType::Concat)
+        bad("inputs mix f32 and i8 tensors; insert a quantize or dequantize op");
+    switch (op.type) {
+      case OpType::Conv2d:
+      case OpType::DepthwiseConv2d:
+      case OpType::Linear:
+        if (i8in != !op.weightScales.empty())
+          bad(i8in ? "reads an i8 tensor but has float weights" : "has int8 weights but reads an f32 tensor");
+        if (!i8in && y.dtype != DType::F32) bad("an f32 op must write an f32 tensor");
+        return;
+      case OpType::Quantize:
+        if (i8in || y.dtype != DType::I8) bad("quantize reads f32 and writes i8");
+        return;
+      case OpType::Dequantize:
+        if (!i8in || y.dtype != DType::F32) bad("dequantize reads i8 and writes f32");
+        return;
+      case OpType::Add:
+      case OpType::GlobalAvgPool:
+        if (!i8in && y.dtype != DType::F32) bad("an f32 op must write an f32 tensor");
+        if (op.type == OpType::GlobalAvgPool && i8in && y.dtype != DType::I8) bad("int8 global avgpool writes i8");
+        return;
+      case OpType::MaxPool:
+      case OpType::Flatten:
+        if (y.dtype != x.dtype || (i8in && (y.scale != x.scale || y.zeroPoint != x.zeroPoint)))
+          bad("must write the dtype, scale and zero point it reads");
+        return;
+      default:
+        for (int32_t id : op.inputs)
+          if (tensors[id].dtype != DType::F32) bad(std::string(opTypeName(op.type)) + " runs in f32 only; dequantize its input");
+        if (y.dtype != DType::F32) bad("an f32 op must write an f32 tensor");
+        return;
+    }
+  };
   const int64_t n = batch();
   for (size_t t = 0; t < tensors.size(); ++t) {
     const auto& s = tensors[t].shape;
@@ -276,6 +373,11 @@ void Plan::validate(const std::string& where) const {
     for (int64_t d : s)
       if (d < 1 || d > (int64_t(1) << 31)) fail("tensor " + std::to_string(t) + " has a bad dimension: " + shapeText(s));
     if (s[0] != n) fail("tensor " + std::to_string(t) + " has batch " + std::to_string(s[0]) + ", the plan's is " + std::to_string(n));
+    const TensorInfo& ti = tensors[t];
+    if (size_t(ti.dtype) >= size_t(DType::Count)) fail("tensor " + std::to_string(t) + " has an unknown dtype");
+    if (ti.dtype == DType::I8 && (!(ti.scale > 0.f) || !std::isfinite(ti.scale) || ti.zeroPoint < -128 || ti.zeroPoint > 127))
+      fail("int8 tensor " + std::to_string(t) + " has scale " + std::to_string(ti.scale) + " and zero point " +
+           std::to_string(ti.zeroPoint) + " (need scale > 0, zero point in [-128, 127])");
   }
   std::vector<int> producer(tensors.size(), -2);  // -2: none, -1: plan input, i: op i
   auto checkId = [&](int32_t id, const std::string& what) {
@@ -310,6 +412,7 @@ void Plan::validate(const std::string& where) const {
     }
     if (out != tensors[op.output].shape)
       fail(opWhere + ": output shape " + shapeText(tensors[op.output].shape) + " should be " + shapeText(out));
+    checkDtypes(i, opWhere);
   }
   for (int32_t id : outputs) {
     checkId(id, "an output");
@@ -318,13 +421,22 @@ void Plan::validate(const std::string& where) const {
 }
 
 std::string Plan::serialize() const {
+  // A plan without int8 tensors or weights is written as version 1, byte for byte as before,
+  // so runtimes (and board probes) that predate int8 still read it.
+  bool v2 = false;
+  for (const auto& t : tensors) v2 = v2 || t.dtype != DType::F32;
+  for (const auto& op : ops) v2 = v2 || !op.qweight.empty() || !op.qbias.empty() || !op.weightScales.empty();
   Writer w;
   w.raw(kMagic, 8);
-  w.u32(kVersion);
+  w.u32(v2 ? kVersion : 1);
   w.u32(uint32_t(tensors.size()));
   for (const auto& t : tensors) {
     w.u8(uint8_t(t.shape.size()));
     for (int64_t d : t.shape) w.i64(d);
+    if (!v2) continue;
+    w.u8(uint8_t(t.dtype));
+    w.f32(t.scale);
+    w.i32(t.zeroPoint);
   }
   w.u32(uint32_t(inputs.size()));
   for (int32_t id : inputs) w.i32(id);
@@ -348,6 +460,10 @@ std::string Plan::serialize() const {
     w.blob(op.bias);
     w.blob(op.weight2);
     w.blob(op.bias2);
+    if (!v2) continue;
+    w.bytesBlob(op.qweight);
+    w.intBlob(op.qbias);
+    w.blob(op.weightScales);
   }
   std::string& bytes = w.bytes();
   w.u64(fnv1a(bytes.data(), bytes.size()));
@@ -362,28 +478,37 @@ Plan Plan::deserialize(const std::string& bytes, const std::string& where) {
   Reader r(bytes, bytes.size(), where);
   r.seek(8);
   const uint32_t version = r.u32("version");
-  if (version != kVersion)
-    throw RuntimeError(where + ": plan format version " + std::to_string(version) + ", this runtime reads version " +
+  if (version != kVersion && version != 1)
+    throw RuntimeError(where + ": plan format version " + std::to_string(version) + ", this runtime reads versions 1 to " +
                        std::to_string(kVersion) + "; re-export the plan with a matching hwnas");
   r.seek(end);
   const uint64_t stored = r.u64("checksum");
   if (stored != fnv1a(bytes.data(), end))
-    throw RuntimeError(where + ": checksum mismatch: the plan file is truncated or corrupt; re-export it");
+    throw RuntimeError(where + ": checksum mismatch (plan format version " + std::to_string(version) +
+                       "): the plan file is truncated or corrupt; re-export it");
   Reader body(bytes, end, where);
   body.seek(12);
   Plan p;
-  p.tensors.resize(body.count("tensor count", 9));
+  const bool v2 = version >= 2;
+  p.tensors.resize(body.count("tensor count", v2 ? 18 : 9));
   for (auto& t : p.tensors) {
     uint8_t rank = body.u8("tensor rank");
     if (rank < 1 || rank > kMaxRank) body.fail("corrupt plan file: tensor rank " + std::to_string(rank));
     t.shape.resize(rank);
     for (auto& d : t.shape) d = body.i64("tensor dims");
+    if (v2) {
+      const uint8_t dt = body.u8("tensor dtype");
+      if (dt >= uint8_t(DType::Count)) body.fail("corrupt plan file: unknown tensor dtype " + std::to_string(dt));
+      t.dtype = DType(dt);
+      t.scale = body.f32("tensor scale");
+      t.zeroPoint = body.i32("tensor zero point");
+    }
   }
   p.inputs.resize(body.count("input count", 4));
   for (auto& id : p.inputs) id = body.i32("input ids");
   p.outputs.resize(body.count("output count", 4));
   for (auto& id : p.outputs) id = body.i32("output ids");
-  p.ops.resize(body.count("op count", 4 + 40 + 4 + 4 + 8 + 32));
+  p.ops.resize(body.count("op count", 4 + 40 + 4 + 4 + 8 + 32 + (v2 ? 24 : 0)));
   for (auto& op : p.ops) {
     op.type = OpType(body.u8("op type"));
     op.act = Act(body.u8("op act"));
@@ -406,6 +531,11 @@ Plan Plan::deserialize(const std::string& bytes, const std::string& where) {
     op.bias = body.blob("op bias");
     op.weight2 = body.blob("op weight2");
     op.bias2 = body.blob("op bias2");
+    if (v2) {
+      op.qweight = body.bytesBlob("op int8 weight");
+      op.qbias = body.intBlob("op int32 bias");
+      op.weightScales = body.blob("op weight scales");
+    }
   }
   if (body.pos() != end) body.fail("corrupt plan file: " + std::to_string(end - body.pos()) + " unexpected trailing bytes");
   p.validate(where);

@@ -4,10 +4,18 @@
 // earlier op, every shape is batch first with the same batch, weights have the sizes the
 // op's attributes imply.
 //
-// Binary file format (version 1), all integers and floats little-endian:
+// Int8 (version 2): a tensor has a dtype (f32 or i8); an i8 tensor holds q with real value
+// scale * (q - zeroPoint). A conv / depthwise / linear op whose input is i8 runs in int8: its
+// weights are qweight (int8, symmetric per output channel, scales in weightScales) and qbias
+// (int32, scale inputScale * weightScales[c]); its output is i8 (requantized, act applied
+// before rounding) or f32 (dequantized). Quantize / Dequantize convert at the boundaries; add
+// of two i8 tensors, maxpool, global avgpool and flatten also run on i8.
+//
+// Binary file format (version 2), all integers and floats little-endian:
 //   magic   8 bytes  "HWNASPLN"
-//   u32     version (1)
-//   u32     tensor count T; per tensor: u8 rank (1..8), rank x i64 dims (each >= 1)
+//   u32     version (2; version 1 files, without the parts marked v2, still load)
+//   u32     tensor count T; per tensor: u8 rank (1..8), rank x i64 dims (each >= 1),
+//           v2: u8 dtype (0 f32, 1 i8), f32 scale, i32 zero point
 //   u32     input count, i32 tensor ids;  u32 output count, i32 tensor ids
 //   u32     op count; per op:
 //             u8 type (OpType), u8 act, u8 gate, u8 flags (bit 0: mul broadcasts channels)
@@ -15,6 +23,7 @@
 //             u32 input count, i32 tensor ids; i32 output tensor id
 //             str name; str key   (str = u32 byte length + bytes)
 //             4 blobs: weight, bias, weight2, bias2 (blob = u64 float count + f32 values)
+//             v2: qweight (u64 count + i8 values), qbias (u64 count + i32), weightScales (f32 blob)
 //   u64     FNV-1a 64 checksum of every byte before it
 // load() throws RuntimeError naming the file and what is wrong (truncation, bad magic,
 // version, checksum, out-of-range ids, inconsistent shapes).
@@ -44,6 +53,8 @@ enum class OpType : uint8_t {
   Concat,           // along dim 1
   Flatten,          // [N, ...] -> [N, rest]
   Activation,       // elementwise act
+  Quantize,         // f32 -> i8 with the output tensor's scale and zero point (v2)
+  Dequantize,       // i8 -> f32 with the input tensor's scale and zero point (v2)
   Count
 };
 const char* opTypeName(OpType t);
@@ -60,11 +71,24 @@ struct PlanOp {
   std::string name;  // the Graph node(s) it came from
   std::string key;   // canonical op key (latency table key), set by the lowering
   std::vector<float> weight, bias, weight2, bias2;
+  // int8 ops (input tensor i8): weights [as `weight`], int32 bias [outC] or empty, and the
+  // per-output-channel weight scales [outC].
+  std::vector<int8_t> qweight;
+  std::vector<int32_t> qbias;
+  std::vector<float> weightScales;
 };
+
+enum class DType : uint8_t { F32, I8, Count };
+const char* dtypeName(DType t);  // "f32", "i8"
+inline int64_t dtypeBytes(DType t) { return t == DType::I8 ? 1 : 4; }
 
 struct TensorInfo {
   std::vector<int64_t> shape;  // batch first
+  DType dtype = DType::F32;
+  float scale = 1.f;      // i8 only: real = scale * (q - zeroPoint)
+  int32_t zeroPoint = 0;  // i8 only, in [-128, 127]
 };
+
 
 class Plan {
  public:
@@ -83,6 +107,9 @@ class Plan {
   void save(const std::string& path) const;  // RuntimeError if the file cannot be written
   static Plan load(const std::string& path);
 };
+
+// True when op runs on int8 data (its first input is an i8 tensor, or it is a Quantize).
+bool isInt8Op(const Plan& plan, const PlanOp& op);
 
 // Shape with dim 0 replaced by batch.
 std::vector<int64_t> withBatch(std::vector<int64_t> shape, int64_t batch);

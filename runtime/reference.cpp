@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cmath>
 
+#include "runtime/kernels_int8.h"
+
 namespace hwnas::runtime {
 
 double referenceAct(double x, Act act) {
@@ -45,6 +47,85 @@ void refConv(const PlanOp& op, const std::vector<int64_t>& is, const std::vector
     }
 }
 
+// int8 ops on integer-valued float buffers: accumulators in int64 from the plainest loops,
+// then the quantized maths as plan.h defines it (int8::epilogueOne and friends).
+void refInt8(const Plan& plan, const PlanOp& op, const std::vector<int64_t>& is, const std::vector<int64_t>& os,
+             const std::vector<std::vector<float>>& t, float* y) {
+  const TensorInfo& xt = plan.tensors[op.inputs[0]];
+  const TensorInfo& yt = plan.tensors[op.output];
+  const float* x = t[op.inputs[0]].data();
+  const int64_t total = shapeElements(os);
+  auto acc32 = [&](int64_t acc) {
+    if (acc < INT32_MIN || acc > INT32_MAX) throw RuntimeError("reference: int32 accumulator overflow in '" + op.name + "'");
+    return int32_t(acc);
+  };
+  switch (op.type) {
+    case OpType::Conv2d:
+    case OpType::DepthwiseConv2d: {
+      const int8::Epilogue e = int8::makeEpilogue(xt.scale, op.weightScales, yt, op.act);
+      const int64_t g = op.type == OpType::DepthwiseConv2d ? is[1] : op.groups;
+      const int64_t cg = is[1] / g, mg = os[1] / g;
+      for (int64_t n = 0; n < os[0]; ++n)
+        for (int64_t o = 0; o < os[1]; ++o) {
+          const int64_t gi = o / mg;
+          for (int64_t oh = 0; oh < os[2]; ++oh)
+            for (int64_t ow = 0; ow < os[3]; ++ow) {
+              int64_t s = op.qbias.empty() ? 0 : op.qbias[o];
+              for (int64_t ci = 0; ci < cg; ++ci)
+                for (int i = 0; i < op.kernelH; ++i)
+                  for (int j = 0; j < op.kernelW; ++j) {
+                    const int64_t ih = oh * op.strideH - op.padH + int64_t(i) * op.dilationH;
+                    const int64_t iw = ow * op.strideW - op.padW + int64_t(j) * op.dilationW;
+                    if (ih < 0 || ih >= is[2] || iw < 0 || iw >= is[3]) continue;
+                    const int64_t q = int64_t(x[((n * is[1] + gi * cg + ci) * is[2] + ih) * is[3] + iw]);
+                    s += (q - xt.zeroPoint) * op.qweight[((o * cg + ci) * op.kernelH + i) * op.kernelW + j];
+                  }
+              y[((n * os[1] + o) * os[2] + oh) * os[3] + ow] = int8::epilogueOne(e, o, acc32(s));
+            }
+        }
+      return;
+    }
+    case OpType::Linear: {
+      const int8::Epilogue e = int8::makeEpilogue(xt.scale, op.weightScales, yt, op.act);
+      const int64_t f = shapeElements(is) / is[0];
+      for (int64_t n = 0; n < os[0]; ++n)
+        for (int64_t o = 0; o < os[1]; ++o) {
+          int64_t s = op.qbias.empty() ? 0 : op.qbias[o];
+          for (int64_t k = 0; k < f; ++k) s += (int64_t(x[n * f + k]) - xt.zeroPoint) * op.qweight[o * f + k];
+          y[n * os[1] + o] = int8::epilogueOne(e, o, acc32(s));
+        }
+      return;
+    }
+    case OpType::Quantize:
+      for (int64_t i = 0; i < total; ++i) {
+        int8_t q;
+        int8::quantize(x + i, 1, yt.scale, yt.zeroPoint, &q);
+        y[i] = q;
+      }
+      return;
+    case OpType::Dequantize:
+      for (int64_t i = 0; i < total; ++i) y[i] = xt.scale * float(int32_t(x[i]) - xt.zeroPoint);
+      return;
+    case OpType::Add: {
+      const float* b = t[op.inputs[1]].data();
+      const TensorInfo& bt = plan.tensors[op.inputs[1]];
+      for (int64_t i = 0; i < total; ++i) y[i] = int8::addOne(int8_t(x[i]), xt, int8_t(b[i]), bt, op.act, yt);
+      return;
+    }
+    case OpType::GlobalAvgPool: {
+      const int64_t hw = is[2] * is[3];
+      std::vector<int8_t> plane(static_cast<size_t>(hw));
+      for (int64_t q = 0; q < is[0] * is[1]; ++q) {
+        for (int64_t i = 0; i < hw; ++i) plane[i] = int8_t(x[q * hw + i]);
+        y[q] = int8::meanPlane(plane.data(), hw, xt, yt);
+      }
+      return;
+    }
+    default: break;
+  }
+  throw RuntimeError("reference: op '" + op.name + "' (" + opTypeName(op.type) + ") has no int8 reference");
+}
+
 }  // namespace
 
 std::vector<std::vector<float>> referenceRun(const Plan& plan, const std::vector<std::vector<float>>& inputs,
@@ -66,6 +147,10 @@ std::vector<std::vector<float>> referenceRun(const Plan& plan, const std::vector
     out.assign(size_t(shapeElements(os)), 0.f);
     float* y = out.data();
     const int64_t total = shapeElements(os);
+    if (isInt8Op(plan, op) && op.type != OpType::MaxPool && op.type != OpType::Flatten) {  // those two are exact as is
+      refInt8(plan, op, is, os, t, y);
+      continue;
+    }
     switch (op.type) {
       case OpType::Conv2d:
       case OpType::DepthwiseConv2d: refConv(op, is, os, x, y); break;
@@ -155,6 +240,8 @@ std::vector<std::vector<float>> referenceRun(const Plan& plan, const std::vector
       case OpType::Activation:
         for (int64_t i = 0; i < total; ++i) y[i] = float(referenceAct(x[i], op.act));
         break;
+      case OpType::Quantize:
+      case OpType::Dequantize:
       case OpType::Count: throw RuntimeError("reference: unknown op type");
     }
   }

@@ -8,6 +8,8 @@
 
 namespace hwnas::runtime {
 
+// int8 tensors are held as their integer values in floats; int8 ops accumulate in int64 and
+// apply the quantized maths of kernels_int8.h (the fast kernels must match them exactly).
 // One vector per plan input (batch x per-image size); returns one vector per plan output.
 // batch 0: the plan's own.
 std::vector<std::vector<float>> referenceRun(const Plan& plan, const std::vector<std::vector<float>>& inputs,

@@ -1,0 +1,463 @@
+#include "runtime/kernels_int8.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdlib>
+#include <cstring>
+
+#include "runtime/runtime_error.h"
+
+#if defined(__x86_64__) || defined(__i386__)
+#define HWNAS_RT8_X86 1
+#include <immintrin.h>
+#endif
+
+namespace hwnas::runtime::int8 {
+
+// ------------------------------------------------------------------ CPU features
+
+const char* int8IsaName(Int8Isa isa) {
+  switch (isa) {
+    case Int8Isa::Vnni: return "vnni";
+    case Int8Isa::Avx2: return "avx2";
+    case Int8Isa::Scalar: break;
+  }
+  return "scalar";
+}
+
+bool int8IsaSupported(Int8Isa isa) {
+#ifdef HWNAS_RT8_X86
+  switch (isa) {
+    case Int8Isa::Vnni:
+      return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+             __builtin_cpu_supports("avx512vnni");
+    case Int8Isa::Avx2: return __builtin_cpu_supports("avx2");
+    case Int8Isa::Scalar: return true;
+  }
+  return false;
+#else
+  return isa == Int8Isa::Scalar;
+#endif
+}
+
+Int8Isa parseInt8Isa(const std::string& name) {
+  for (Int8Isa i : {Int8Isa::Scalar, Int8Isa::Avx2, Int8Isa::Vnni})
+    if (name == int8IsaName(i)) return i;
+  throw RuntimeError("unknown int8 kernel path '" + name + "'; use scalar, avx2 or vnni");
+}
+
+Int8Isa bestInt8Isa() {
+  if (const char* env = std::getenv("HWNAS_INT8_ISA"); env && *env) {
+    const Int8Isa isa = parseInt8Isa(env);
+    if (!int8IsaSupported(isa))
+      throw RuntimeError(std::string("HWNAS_INT8_ISA=") + env + ": this CPU does not support that path");
+    return isa;
+  }
+  static const Int8Isa best = int8IsaSupported(Int8Isa::Vnni)   ? Int8Isa::Vnni
+                              : int8IsaSupported(Int8Isa::Avx2) ? Int8Isa::Avx2
+                                                                : Int8Isa::Scalar;
+  return best;
+}
+
+// ------------------------------------------------------------------ packing
+
+std::vector<int8_t> packWeights(const int8_t* w, int64_t m, int64_t k) {
+  const int64_t blocks = (m + kRows - 1) / kRows, kq = quads(k);
+  std::vector<int8_t> out(size_t(blocks * kq * kRows * 4), 0);
+  for (int64_t r = 0; r < m; ++r) {
+    int8_t* blk = out.data() + (r / kRows) * kq * kRows * 4;
+    for (int64_t i = 0; i < k; ++i) blk[((i / 4) * kRows + r % kRows) * 4 + i % 4] = w[r * k + i];
+  }
+  return out;
+}
+
+std::vector<int16_t> widenWeights(const std::vector<int8_t>& packed) {
+  return std::vector<int16_t>(packed.begin(), packed.end());
+}
+
+std::vector<int32_t> rowSums(const int8_t* w, int64_t m, int64_t k) {
+  std::vector<int32_t> s(size_t(m), 0);
+  for (int64_t r = 0; r < m; ++r)
+    for (int64_t i = 0; i < k; ++i) s[r] += w[r * k + i];
+  return s;
+}
+
+void packConv(const int8_t* x, int64_t channelStride, const PackGeom& g, int8_t padValue, bool toUnsigned,
+              int8_t* out) {
+  const int64_t k = g.channels * g.kh * g.kw, p = g.oh * g.ow, ppad = paddedCols(p), kq = quads(k);
+  const uint8_t flip = toUnsigned ? 0x80 : 0;
+  const int8_t pad = int8_t(uint8_t(padValue) ^ flip);
+  const bool direct = g.kh == 1 && g.kw == 1 && g.sh == 1 && g.sw == 1 && g.ph == 0 && g.pw == 0;
+  for (int64_t q = 0; q < kq; ++q) {
+    int8_t* o = out + q * ppad * 4;
+    for (int j = 0; j < 4; ++j) {
+      const int64_t kk = q * 4 + j;
+      if (kk >= k) {
+        for (int64_t pi = 0; pi < ppad; ++pi) o[pi * 4 + j] = 0;
+        continue;
+      }
+      const int64_t c = kk / (g.kh * g.kw), i = (kk / g.kw) % g.kh, jj = kk % g.kw;
+      const int8_t* xc = x + c * channelStride;
+      if (direct) {
+        for (int64_t pi = 0; pi < p; ++pi) o[pi * 4 + j] = int8_t(uint8_t(xc[pi]) ^ flip);
+      } else {
+        for (int64_t oh = 0; oh < g.oh; ++oh) {
+          const int64_t ih = oh * g.sh - g.ph + int64_t(i) * g.dh;
+          int8_t* orow = o + oh * g.ow * 4 + j;
+          if (ih < 0 || ih >= g.h) {
+            for (int64_t ow = 0; ow < g.ow; ++ow) orow[ow * 4] = pad;
+            continue;
+          }
+          const int8_t* xr = xc + ih * g.w;
+          for (int64_t ow = 0; ow < g.ow; ++ow) {
+            const int64_t iw = ow * g.sw - g.pw + int64_t(jj) * g.dw;
+            orow[ow * 4] = iw < 0 || iw >= g.w ? pad : int8_t(uint8_t(xr[iw]) ^ flip);
+          }
+        }
+      }
+      for (int64_t pi = p; pi < ppad; ++pi) o[pi * 4 + j] = 0;
+    }
+  }
+}
+
+void packLinear(const int8_t* x, int64_t n, int64_t f, bool toUnsigned, int8_t* out) {
+  const int64_t ppad = paddedCols(n), kq = quads(f);
+  const uint8_t flip = toUnsigned ? 0x80 : 0;
+  std::memset(out, 0, size_t(kq * ppad * 4));
+  for (int64_t img = 0; img < n; ++img)
+    for (int64_t kk = 0; kk < f; ++kk) out[((kk / 4) * ppad + img) * 4 + kk % 4] = int8_t(uint8_t(x[img * f + kk]) ^ flip);
+}
+
+// ------------------------------------------------------------------ GEMM
+
+namespace {
+
+void gemmScalar(const int8_t* w, const int32_t* bias8, int64_t kq, const int8_t* x, int64_t ppad, int32_t* acc) {
+  for (int r = 0; r < kRows; ++r)
+    for (int64_t p = 0; p < ppad; ++p) acc[r * ppad + p] = bias8[r];
+  for (int64_t q = 0; q < kq; ++q) {
+    const int8_t* wq = w + q * kRows * 4;
+    const int8_t* xq = x + q * ppad * 4;
+    for (int r = 0; r < kRows; ++r) {
+      const int32_t w0 = wq[r * 4], w1 = wq[r * 4 + 1], w2 = wq[r * 4 + 2], w3 = wq[r * 4 + 3];
+      int32_t* a = acc + r * ppad;
+      for (int64_t p = 0; p < ppad; ++p)
+        a[p] += w0 * xq[p * 4] + w1 * xq[p * 4 + 1] + w2 * xq[p * 4 + 2] + w3 * xq[p * 4 + 3];
+    }
+  }
+}
+
+#ifdef HWNAS_RT8_X86
+// 8 rows x 32 (or 16) columns per tile: 16 zmm accumulators, x loaded once per quad.
+template <int V>
+__attribute__((target("avx512f,avx512bw,avx512vnni"), always_inline)) inline void vnniTile(
+    const int8_t* w, const int32_t* bias8, int64_t kq, const int8_t* x, int64_t ppad, int32_t* acc) {
+  __m512i a[kRows][V];
+  for (int r = 0; r < kRows; ++r)
+    for (int v = 0; v < V; ++v) a[r][v] = _mm512_set1_epi32(bias8[r]);
+  for (int64_t q = 0; q < kq; ++q) {
+    const int8_t* xq = x + q * ppad * 4;
+    __m512i xv[V];
+    for (int v = 0; v < V; ++v) xv[v] = _mm512_loadu_si512(reinterpret_cast<const void*>(xq + v * 64));
+    const int32_t* wq = reinterpret_cast<const int32_t*>(w + q * kRows * 4);
+    for (int r = 0; r < kRows; ++r) {
+      const __m512i wv = _mm512_set1_epi32(wq[r]);
+      for (int v = 0; v < V; ++v) a[r][v] = _mm512_dpbusd_epi32(a[r][v], xv[v], wv);
+    }
+  }
+  for (int r = 0; r < kRows; ++r)
+    for (int v = 0; v < V; ++v) _mm512_storeu_si512(reinterpret_cast<void*>(acc + r * ppad + v * 16), a[r][v]);
+}
+
+__attribute__((target("avx512f,avx512bw,avx512vnni"))) void gemmVnni(const int8_t* w, const int32_t* bias8,
+                                                                    int64_t kq, const int8_t* x, int64_t ppad,
+                                                                    int32_t* acc) {
+  int64_t p = 0;
+  for (; p + 32 <= ppad; p += 32) vnniTile<2>(w, bias8, kq, x + p * 4, ppad, acc + p);
+  for (; p < ppad; p += 16) vnniTile<1>(w, bias8, kq, x + p * 4, ppad, acc + p);
+}
+
+// 4 rows x 8 columns per tile; each ymm holds 4 pixels x 2 partial sums (pairs of k).
+__attribute__((target("avx2"), always_inline)) inline void avx2Tile(const int16_t* w, int r0, int64_t kq,
+                                                                    const int8_t* x, int64_t ppad, __m256i* out) {
+  __m256i a[4][2];
+  for (int r = 0; r < 4; ++r) a[r][0] = a[r][1] = _mm256_setzero_si256();
+  for (int64_t q = 0; q < kq; ++q) {
+    const int8_t* xq = x + q * ppad * 4;
+    const __m256i x0 = _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(xq)));
+    const __m256i x1 = _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(xq + 16)));
+    const int16_t* wq = w + (q * kRows + r0) * 4;
+    for (int r = 0; r < 4; ++r) {
+      int64_t bits;
+      std::memcpy(&bits, wq + r * 4, 8);
+      const __m256i wv = _mm256_set1_epi64x(bits);
+      a[r][0] = _mm256_add_epi32(a[r][0], _mm256_madd_epi16(x0, wv));
+      a[r][1] = _mm256_add_epi32(a[r][1], _mm256_madd_epi16(x1, wv));
+    }
+  }
+  for (int r = 0; r < 4; ++r) {
+    const __m256i h = _mm256_hadd_epi32(a[r][0], a[r][1]);  // p0 p1 p4 p5 | p2 p3 p6 p7
+    out[r] = _mm256_permute4x64_epi64(h, 0xD8);             // p0 .. p7
+  }
+}
+
+__attribute__((target("avx2"))) void gemmAvx2(const int16_t* w, const int32_t* bias8, int64_t kq, const int8_t* x,
+                                              int64_t ppad, int32_t* acc) {
+  for (int64_t p = 0; p < ppad; p += 8)
+    for (int r0 = 0; r0 < kRows; r0 += 4) {
+      __m256i o[4];
+      avx2Tile(w, r0, kq, x + p * 4, ppad, o);
+      for (int r = 0; r < 4; ++r)
+        _mm256_storeu_si256(reinterpret_cast<__m256i*>(acc + (r0 + r) * ppad + p),
+                            _mm256_add_epi32(o[r], _mm256_set1_epi32(bias8[r0 + r])));
+    }
+}
+#endif
+
+}  // namespace
+
+void gemmBlock(Int8Isa isa, const void* packedBlock, const int32_t* bias8, int64_t kq, const int8_t* x, int64_t ppad,
+               int32_t* acc) {
+#ifdef HWNAS_RT8_X86
+  if (isa == Int8Isa::Vnni) return gemmVnni(static_cast<const int8_t*>(packedBlock), bias8, kq, x, ppad, acc);
+  if (isa == Int8Isa::Avx2) return gemmAvx2(static_cast<const int16_t*>(packedBlock), bias8, kq, x, ppad, acc);
+#endif
+  gemmScalar(static_cast<const int8_t*>(packedBlock), bias8, kq, x, ppad, acc);
+}
+
+// ------------------------------------------------------------------ epilogue
+
+namespace {
+
+// Round half to even for |v| < 2^22 with two float additions (the same on every path and
+// vectorizable without SSE4.1).
+constexpr float kRoundMagic = 12582912.f;  // 1.5 * 2^23
+// (-ffast-math is never used for the runtime, so the compiler keeps both additions.)
+inline float roundEven(float v) { return (v + kRoundMagic) - kRoundMagic; }
+
+float actScalar(float x, Act act) {
+  switch (act) {
+    case Act::Identity: return x;
+    case Act::Relu: return x > 0.f ? x : 0.f;
+    case Act::Relu6: return std::min(std::max(x, 0.f), 6.f);
+    case Act::HSwish: return x * std::min(std::max(x + 3.f, 0.f), 6.f) / 6.f;
+    case Act::HSigmoid: return std::min(std::max(x + 3.f, 0.f), 6.f) / 6.f;
+    case Act::Silu: return x / (1.f + std::exp(-x));
+    case Act::Sigmoid:
+    case Act::Count: break;
+  }
+  return 1.f / (1.f + std::exp(-x));
+}
+
+bool clampAct(Act a) { return a == Act::Identity || a == Act::Relu || a == Act::Relu6; }
+
+inline int8_t quantizeValue(float v, float invScale, int32_t zp) {
+  float r = v * invScale;
+  r = std::min(std::max(r, float(-128 - zp)), float(127 - zp));
+  return int8_t(int32_t(roundEven(r)) + zp);
+}
+
+}  // namespace
+
+Epilogue makeEpilogue(float inScale, const std::vector<float>& weightScales, const TensorInfo& out, Act act) {
+  Epilogue e;
+  e.act = act;
+  e.outI8 = out.dtype == DType::I8;
+  e.deq.resize(weightScales.size());
+  e.mult.resize(weightScales.size());
+  for (size_t c = 0; c < weightScales.size(); ++c) {
+    const double d = double(inScale) * double(weightScales[c]);
+    e.deq[c] = float(d);
+    e.mult[c] = e.outI8 ? float(d / double(out.scale)) : float(d);
+  }
+  if (e.outI8) {
+    e.invOutScale = float(1.0 / double(out.scale));
+    e.zeroPoint = out.zeroPoint;
+    e.lo = float(-128 - out.zeroPoint);
+    e.hi = float(127 - out.zeroPoint);
+    if (act == Act::Relu || act == Act::Relu6) e.lo = std::max(e.lo, 0.f);
+    if (act == Act::Relu6) e.hi = std::min(e.hi, float(6.0 / double(out.scale)));
+  }
+  return e;
+}
+
+float epilogueOne(const Epilogue& e, int64_t c, int32_t acc) {
+  if (!e.outI8) return actScalar(float(acc) * e.deq[c], e.act);
+  if (clampAct(e.act)) {
+    float r = float(acc) * e.mult[c];
+    r = std::min(std::max(r, e.lo), e.hi);
+    return float(int32_t(roundEven(r)) + e.zeroPoint);
+  }
+  return float(quantizeValue(actScalar(float(acc) * e.deq[c], e.act), e.invOutScale, e.zeroPoint));
+}
+
+void epilogueRow(const Epilogue& e, int64_t c, const int32_t* acc, int64_t n, void* y, int64_t ys) {
+  if (e.outI8 && clampAct(e.act)) {
+    int8_t* q = static_cast<int8_t*>(y);
+    const float m = e.mult[c], lo = e.lo, hi = e.hi;
+    const int32_t zp = e.zeroPoint;
+    if (ys == 1) {
+      for (int64_t i = 0; i < n; ++i) {
+        float r = float(acc[i]) * m;
+        r = r < lo ? lo : r;
+        r = r > hi ? hi : r;
+        q[i] = int8_t(int32_t(roundEven(r)) + zp);
+      }
+    } else {
+      for (int64_t i = 0; i < n; ++i) {
+        float r = float(acc[i]) * m;
+        r = r < lo ? lo : r;
+        r = r > hi ? hi : r;
+        q[i * ys] = int8_t(int32_t(roundEven(r)) + zp);
+      }
+    }
+    return;
+  }
+  if (e.outI8) {
+    int8_t* q = static_cast<int8_t*>(y);
+    for (int64_t i = 0; i < n; ++i) q[i * ys] = int8_t(epilogueOne(e, c, acc[i]));
+    return;
+  }
+  float* f = static_cast<float*>(y);
+  const float d = e.deq[c];
+  if (e.act == Act::Identity) {
+    for (int64_t i = 0; i < n; ++i) f[i * ys] = float(acc[i]) * d;
+    return;
+  }
+  for (int64_t i = 0; i < n; ++i) f[i * ys] = actScalar(float(acc[i]) * d, e.act);
+}
+
+// ------------------------------------------------------------------ depthwise
+
+int64_t depthwiseScratchBytes(const DwGeom8& g) {
+  const int64_t ph = g.h + 2 * g.ph + g.sh, pw = g.w + 2 * g.pw + g.sw + 16;
+  return ph * pw * 2 + g.ow * 4 + 64;
+}
+
+namespace {
+
+// acc row = sum over taps of w * padded[(oh*sh + i)][ow*sw + j]; int16 padded plane holds x - zx.
+__attribute__((always_inline)) inline void dwBody(const int8_t* x, int32_t zx, const int8_t* w, int32_t bias,
+                                                  const DwGeom8& g, const Epilogue& e, int64_t c, void* y,
+                                                  void* scratch) {
+  const int64_t pw = g.w + 2 * g.pw + g.sw + 16, phh = g.h + 2 * g.ph + g.sh;
+  int16_t* pad = static_cast<int16_t*>(scratch);
+  int32_t* acc = reinterpret_cast<int32_t*>(pad + phh * pw);
+  for (int64_t i = 0; i < phh * pw; ++i) pad[i] = 0;
+  for (int64_t r = 0; r < g.h; ++r) {
+    int16_t* dst = pad + (r + g.ph) * pw + g.pw;
+    const int8_t* src = x + r * g.w;
+    for (int64_t q = 0; q < g.w; ++q) dst[q] = int16_t(src[q] - zx);
+  }
+  const bool outI8 = e.outI8;
+  for (int64_t oh = 0; oh < g.oh; ++oh) {
+    for (int64_t ow = 0; ow < g.ow; ++ow) acc[ow] = bias;
+    for (int i = 0; i < g.kh; ++i) {
+      const int16_t* row = pad + (oh * g.sh + i) * pw;
+      for (int j = 0; j < g.kw; ++j) {
+        const int32_t wv = w[i * g.kw + j];
+        const int16_t* src = row + j;
+        if (g.sw == 1) {
+          for (int64_t ow = 0; ow < g.ow; ++ow) acc[ow] += wv * src[ow];
+        } else {
+          for (int64_t ow = 0; ow < g.ow; ++ow) acc[ow] += wv * src[ow * g.sw];
+        }
+      }
+    }
+    if (outI8)
+      epilogueRow(e, c, acc, g.ow, static_cast<int8_t*>(y) + oh * g.ow, 1);
+    else
+      epilogueRow(e, c, acc, g.ow, static_cast<float*>(y) + oh * g.ow, 1);
+  }
+}
+
+void dwScalar(const int8_t* x, int32_t zx, const int8_t* w, int32_t bias, const DwGeom8& g, const Epilogue& e,
+              int64_t c, void* y, void* scratch) {
+  dwBody(x, zx, w, bias, g, e, c, y, scratch);
+}
+
+#ifdef HWNAS_RT8_X86
+__attribute__((target("avx2"))) void dwAvx2(const int8_t* x, int32_t zx, const int8_t* w, int32_t bias,
+                                            const DwGeom8& g, const Epilogue& e, int64_t c, void* y, void* scratch) {
+  dwBody(x, zx, w, bias, g, e, c, y, scratch);
+}
+__attribute__((target("avx512f,avx512bw"))) void dwAvx512(const int8_t* x, int32_t zx, const int8_t* w,
+                                                          int32_t bias, const DwGeom8& g, const Epilogue& e,
+                                                          int64_t c, void* y, void* scratch) {
+  dwBody(x, zx, w, bias, g, e, c, y, scratch);
+}
+#endif
+
+}  // namespace
+
+void depthwisePlane(Int8Isa isa, const int8_t* x, int32_t zx, const int8_t* w, int32_t bias, const DwGeom8& g,
+                    const Epilogue& e, int64_t c, void* y, void* scratch) {
+#ifdef HWNAS_RT8_X86
+  if (isa == Int8Isa::Vnni) return dwAvx512(x, zx, w, bias, g, e, c, y, scratch);
+  if (isa == Int8Isa::Avx2) return dwAvx2(x, zx, w, bias, g, e, c, y, scratch);
+#endif
+  dwScalar(x, zx, w, bias, g, e, c, y, scratch);
+}
+
+// ------------------------------------------------------------------ elementwise and pooling
+
+void quantize(const float* x, int64_t n, float scale, int32_t zeroPoint, int8_t* y) {
+  const float inv = float(1.0 / double(scale));
+  const float lo = float(-128 - zeroPoint), hi = float(127 - zeroPoint);
+  for (int64_t i = 0; i < n; ++i) {
+    float r = x[i] * inv;
+    r = r < lo ? lo : r;
+    r = r > hi ? hi : r;
+    r = r != r ? 0.f : r;  // NaN -> the zero point
+    y[i] = int8_t(int32_t(roundEven(r)) + zeroPoint);
+  }
+}
+
+void dequantize(const int8_t* x, int64_t n, float scale, int32_t zeroPoint, float* y) {
+  for (int64_t i = 0; i < n; ++i) y[i] = scale * float(int32_t(x[i]) - zeroPoint);
+}
+
+float addOne(int8_t a, const TensorInfo& at, int8_t b, const TensorInfo& bt, Act act, const TensorInfo& yt) {
+  const float v = at.scale * float(int32_t(a) - at.zeroPoint) + bt.scale * float(int32_t(b) - bt.zeroPoint);
+  const float r = actScalar(v, act);
+  if (yt.dtype != DType::I8) return r;
+  return float(quantizeValue(r, float(1.0 / double(yt.scale)), yt.zeroPoint));
+}
+
+void addInt8(const int8_t* a, const TensorInfo& at, const int8_t* b, const TensorInfo& bt, int64_t n, Act act,
+             const TensorInfo& yt, void* y) {
+  if (yt.dtype == DType::I8) {
+    int8_t* q = static_cast<int8_t*>(y);
+    for (int64_t i = 0; i < n; ++i) q[i] = int8_t(addOne(a[i], at, b[i], bt, act, yt));
+  } else {
+    float* f = static_cast<float*>(y);
+    for (int64_t i = 0; i < n; ++i) f[i] = addOne(a[i], at, b[i], bt, act, yt);
+  }
+}
+
+void maxPoolPlane(const int8_t* x, int64_t h, int64_t w, const PlanOp& op, int64_t oh, int64_t ow, int8_t* y) {
+  for (int64_t r = 0; r < oh; ++r)
+    for (int64_t q = 0; q < ow; ++q) {
+      int32_t best = -128;
+      for (int i = 0; i < op.kernelH; ++i) {
+        const int64_t ih = r * op.strideH - op.padH + i;
+        if (ih < 0 || ih >= h) continue;
+        for (int j = 0; j < op.kernelW; ++j) {
+          const int64_t iw = q * op.strideW - op.padW + j;
+          if (iw >= 0 && iw < w) best = std::max<int32_t>(best, x[ih * w + iw]);
+        }
+      }
+      y[r * ow + q] = int8_t(best);
+    }
+}
+
+int8_t meanPlane(const int8_t* x, int64_t n, const TensorInfo& xt, const TensorInfo& yt) {
+  int64_t s = 0;
+  for (int64_t i = 0; i < n; ++i) s += x[i];
+  const float m = float(double(xt.scale) / (double(yt.scale) * double(n)));
+  float r = float(s - n * int64_t(xt.zeroPoint)) * m;
+  r = std::min(std::max(r, float(-128 - yt.zeroPoint)), float(127 - yt.zeroPoint));
+  return int8_t(int32_t(roundEven(r)) + yt.zeroPoint);
+}
+
+}  // namespace hwnas::runtime::int8
