@@ -1,5 +1,6 @@
 #include "core/lower.h"
 
+#include <algorithm>
 #include <cmath>
 
 #include "core/error.h"
@@ -19,6 +20,8 @@ std::string pair(int a, int b) { return a == b ? std::to_string(a) : std::to_str
 
 // The canonical key of a plan op, from the op and the plan's tensor shapes.
 std::string opKeyOf(const rt::Plan& plan, const rt::PlanOp& op) {
+  if (op.type == rt::OpType::Quantize || op.type == rt::OpType::Dequantize)
+    return std::string(rt::opTypeName(op.type)) + ":in=" + rt::shapeText(plan.tensors[op.inputs[0]].shape) + ":i8";
   const std::vector<int64_t>& in = plan.tensors[op.inputs[0]].shape;
   const std::string act = std::string(":act=") + rt::actName(op.act);
   std::string k = rt::opTypeName(op.type);
@@ -54,7 +57,7 @@ std::string opKeyOf(const rt::Plan& plan, const rt::PlanOp& op) {
     }
     default: k += ":in=" + rt::shapeText(in); break;
   }
-  return k + ":f32";
+  return k + (rt::isInt8Op(plan, op) ? ":i8" : ":f32");
 }
 
 bool sameIgnoringTrailingOnes(Shape a, Shape b) {
@@ -66,6 +69,9 @@ bool sameIgnoringTrailingOnes(Shape a, Shape b) {
 class Lowerer {
  public:
   Lowerer(const Graph& g, const WeightMap* weights) : g_(g), w_(weights) {}
+
+  // The graph node each emitted op starts from (conv / linear / ...), in op order.
+  const std::vector<std::string>& opSources() const { return sources_; }
 
   rt::Plan run() {
     const size_t n = g_.size();
@@ -121,6 +127,7 @@ class Lowerer {
   }
 
   void emit(rt::PlanOp op, int lastNode) {
+    sources_.push_back(current_);
     op.output = newTensor(g_.node(lastNode).shape);
     tensorOf_[lastNode] = op.output;
     plan_.ops.push_back(std::move(op));
@@ -175,6 +182,7 @@ class Lowerer {
   }
 
   void lowerNode(const Node& node) {
+    current_ = node.name;
     const OpAttrs& a = node.attrs;
     rt::PlanOp op;
     op.name = node.name;
@@ -322,6 +330,202 @@ class Lowerer {
   std::vector<int32_t> tensorOf_;
   std::vector<bool> done_;
   std::vector<std::vector<int>> consumers_;
+  std::string current_;
+  std::vector<std::string> sources_;
+};
+
+// ---- int8: rewrites a lowered fp32 plan per a QuantSpec (see lower.h).
+class Quantizer {
+ public:
+  Quantizer(const rt::Plan& fp, const std::vector<std::string>& sources, const QuantSpec& spec)
+      : fp_(fp), sources_(sources), spec_(spec) {}
+
+  rt::Plan run() {
+    const size_t nt = fp_.tensors.size();
+    f32_.assign(nt, -1);
+    i8_.assign(nt, -1);
+    consumers_.assign(nt, {});
+    for (size_t i = 0; i < fp_.ops.size(); ++i)
+      for (int32_t id : fp_.ops[i].inputs) consumers_[id].push_back(int(i));
+    for (int32_t id : fp_.inputs) {
+      f32_[id] = newTensor(fp_.tensors[id]);
+      out_.inputs.push_back(f32_[id]);
+    }
+    for (size_t i = 0; i < fp_.ops.size(); ++i) lowerOp(i);
+    for (int32_t id : fp_.outputs) out_.outputs.push_back(f32(id));
+    for (auto& op : out_.ops) op.key = opKeyOf(out_, op);
+    return std::move(out_);
+  }
+
+ private:
+  int32_t newTensor(rt::TensorInfo t) {
+    out_.tensors.push_back(std::move(t));
+    return int32_t(out_.tensors.size() - 1);
+  }
+  static rt::TensorInfo i8Info(const std::vector<int64_t>& shape, float scale, int32_t zp) {
+    rt::TensorInfo t{shape};
+    t.dtype = rt::DType::I8;
+    t.scale = scale;
+    t.zeroPoint = zp;
+    return t;
+  }
+  void push(rt::PlanOp op) { out_.ops.push_back(std::move(op)); }
+
+  // The f32 version of fp tensor id (dequantizing its i8 version once when needed).
+  int32_t f32(int32_t id) {
+    if (f32_[id] >= 0) return f32_[id];
+    rt::PlanOp d;
+    d.type = rt::OpType::Dequantize;
+    d.name = "dequantize(" + nameOf(id) + ")";
+    d.inputs = {i8_[id]};
+    d.output = f32_[id] = newTensor(rt::TensorInfo{fp_.tensors[id].shape});
+    push(d);
+    return f32_[id];
+  }
+  // An i8 version of fp tensor id with this scale and zero point (quantizing once when needed).
+  int32_t i8(int32_t id, float scale, int32_t zp) {
+    if (i8_[id] >= 0 && out_.tensors[i8_[id]].scale == scale && out_.tensors[i8_[id]].zeroPoint == zp)
+      return i8_[id];
+    const int32_t src = f32(id);
+    rt::PlanOp q;
+    q.type = rt::OpType::Quantize;
+    q.name = "quantize(" + nameOf(id) + ")";
+    q.inputs = {src};
+    q.output = newTensor(i8Info(fp_.tensors[id].shape, scale, zp));
+    if (i8_[id] < 0) i8_[id] = q.output;
+    push(q);
+    return q.output;
+  }
+  std::string nameOf(int32_t id) const {
+    for (size_t i = 0; i < fp_.ops.size(); ++i)
+      if (fp_.ops[i].output == id) return fp_.ops[i].name;
+    return "input";
+  }
+  // The int8 layer spec of fp op i, or nullptr when it stays fp32.
+  const LayerQuant* layerOf(size_t i) const {
+    const rt::PlanOp& op = fp_.ops[i];
+    if (op.type != rt::OpType::Conv2d && op.type != rt::OpType::DepthwiseConv2d && op.type != rt::OpType::Linear)
+      return nullptr;
+    return spec_.find(sources_[i]);
+  }
+  // Output parameters an int8-capable op should write: the input parameters of a consumer
+  // that is an int8 layer, else none (false).
+  // Looks through maxpool and flatten, which run on i8 and keep the value range.
+  bool consumerParams(int32_t id, float& scale, int32_t& zp) const {
+    for (int c : consumers_[id])
+      if (const LayerQuant* l = layerOf(size_t(c))) {
+        scale = l->inputScale;
+        zp = l->inputZeroPoint;
+        return true;
+      }
+    for (int c : consumers_[id]) {
+      const rt::OpType t = fp_.ops[size_t(c)].type;
+      if ((t == rt::OpType::MaxPool || t == rt::OpType::Flatten) &&
+          consumerParams(fp_.ops[size_t(c)].output, scale, zp))
+        return true;
+    }
+    return false;
+  }
+  bool onlyI8(int32_t id) const { return i8_[id] >= 0 && f32_[id] < 0; }
+
+  void lowerOp(size_t i) {
+    rt::PlanOp op = fp_.ops[i];
+    const int32_t out = op.output;
+    const auto& outShape = fp_.tensors[out].shape;
+    if (const LayerQuant* l = layerOf(i)) {
+      quantizeWeights(op, *l, sources_[i]);
+      op.inputs = {i8(op.inputs[0], l->inputScale, l->inputZeroPoint)};
+      op.output = i8_[out] = newTensor(i8Info(outShape, l->outputScale, l->outputZeroPoint));
+      push(op);
+      return;
+    }
+    const int32_t x = op.inputs[0];
+    switch (op.type) {
+      case rt::OpType::Add:
+        if (i8_[op.inputs[0]] >= 0 && i8_[op.inputs[1]] >= 0 && (onlyI8(op.inputs[0]) || onlyI8(op.inputs[1]))) {
+          // Output parameters: those of an int8 layer reading it, else the sum of the two
+          // inputs' ranges (nothing measured them; this never clips, at up to one bit).
+          op.inputs = {i8_[op.inputs[0]], i8_[op.inputs[1]]};
+          float s;
+          int32_t zp;
+          if (!consumerParams(out, s, zp)) {
+            const rt::TensorInfo& a = out_.tensors[op.inputs[0]];
+            const rt::TensorInfo& b = out_.tensors[op.inputs[1]];
+            const double lo = std::min(0.0, double(a.scale) * (-128 - a.zeroPoint) + double(b.scale) * (-128 - b.zeroPoint));
+            const double hi = std::max(0.0, double(a.scale) * (127 - a.zeroPoint) + double(b.scale) * (127 - b.zeroPoint));
+            s = float((hi - lo) / 255.0);
+            zp = int32_t(std::max(-128.0, std::min(127.0, std::nearbyint(-128.0 - lo / s))));
+          }
+          op.output = i8_[out] = newTensor(i8Info(outShape, s, zp));
+          push(op);
+          return;
+        }
+        break;
+      case rt::OpType::MaxPool:
+      case rt::OpType::Flatten:
+        if (onlyI8(x)) {
+          const rt::TensorInfo& xt = out_.tensors[i8_[x]];
+          op.inputs = {i8_[x]};
+          op.output = i8_[out] = newTensor(i8Info(outShape, xt.scale, xt.zeroPoint));
+          push(op);
+          return;
+        }
+        break;
+      case rt::OpType::GlobalAvgPool:
+        if (onlyI8(x)) {
+          float s = out_.tensors[i8_[x]].scale;
+          int32_t zp = out_.tensors[i8_[x]].zeroPoint;
+          consumerParams(out, s, zp);
+          op.inputs = {i8_[x]};
+          op.output = i8_[out] = newTensor(i8Info(outShape, s, zp));
+          push(op);
+          return;
+        }
+        break;
+      default: break;
+    }
+    for (auto& id : op.inputs) id = f32(id);
+    op.output = f32_[out] = newTensor(rt::TensorInfo{outShape});
+    push(op);
+  }
+
+  static void quantizeWeights(rt::PlanOp& op, const LayerQuant& l, const std::string& node) {
+    const int64_t m = op.outChannels, per = int64_t(op.weight.size()) / m;
+    std::vector<float> scales = l.weightScales;
+    if (scales.empty()) scales = weightScalesOf(op.weight, m);
+    if (int64_t(scales.size()) != m)
+      throw InputError("lowerQuantized: layer '" + node + "' has " + std::to_string(scales.size()) +
+                       " weight scales in the quantization spec, its " + std::to_string(m) +
+                       " output channels need one each; recalibrate for this model");
+    if (!(l.inputScale > 0) || !(l.outputScale > 0) || l.inputZeroPoint < -128 || l.inputZeroPoint > 127 ||
+        l.outputZeroPoint < -128 || l.outputZeroPoint > 127)
+      throw InputError("lowerQuantized: layer '" + node +
+                       "': activation scales must be > 0 and zero points in [-128, 127]; recalibrate");
+    op.qweight.resize(op.weight.size());
+    for (int64_t c = 0; c < m; ++c) {
+      const double s = scales[c];
+      if (!(s > 0)) throw InputError("lowerQuantized: layer '" + node + "': weight scale of channel " + std::to_string(c) + " must be > 0");
+      for (int64_t k = 0; k < per; ++k)
+        op.qweight[c * per + k] = int8_t(std::max(-127.0, std::min(127.0, std::nearbyint(op.weight[c * per + k] / s))));
+    }
+    if (!op.bias.empty()) {
+      op.qbias.resize(size_t(m));
+      for (int64_t c = 0; c < m; ++c) {
+        const double q = std::nearbyint(double(op.bias[c]) / (double(l.inputScale) * scales[c]));
+        op.qbias[c] = int32_t(std::max(-2147483647.0, std::min(2147483647.0, q)));
+      }
+    }
+    op.weightScales = std::move(scales);
+    op.weight.clear();
+    op.bias.clear();
+  }
+
+  const rt::Plan& fp_;
+  const std::vector<std::string>& sources_;
+  const QuantSpec& spec_;
+  rt::Plan out_;
+  std::vector<int32_t> f32_, i8_;  // per fp tensor: its f32 / i8 version in out_ (-1: none yet)
+  std::vector<std::vector<int>> consumers_;
 };
 
 }  // namespace
@@ -337,6 +541,41 @@ runtime::Plan lower(const Graph& g, const WeightMap& weights) {
 }
 
 runtime::Plan lowerStructure(const Graph& g) { return Lowerer(g, nullptr).run(); }
+
+std::vector<std::string> opSourceNodes(const Graph& g) {
+  Lowerer l(g, nullptr);
+  l.run();
+  return l.opSources();
+}
+
+std::vector<float> weightScalesOf(const std::vector<float>& weight, int64_t outChannels) {
+  const int64_t per = int64_t(weight.size()) / outChannels;
+  std::vector<float> s(static_cast<size_t>(outChannels));
+  for (int64_t c = 0; c < outChannels; ++c) {
+    float mx = 0;
+    for (int64_t k = 0; k < per; ++k) mx = std::max(mx, std::fabs(weight[c * per + k]));
+    s[c] = mx > 0 ? mx / 127.f : 1.f;
+  }
+  return s;
+}
+
+runtime::Plan lowerQuantized(const Graph& g, const WeightMap& weights, const QuantSpec& spec) {
+  Lowerer l(g, &weights);
+  const runtime::Plan fp = l.run();
+  for (const auto& [name, q] : spec.layers) {
+    const int id = g.findNode(name);
+    if (id < 0 || (g.node(id).kind != OpKind::Conv2d && g.node(id).kind != OpKind::Linear))
+      throw InputError("lowerQuantized: the quantization spec names layer '" + name +
+                       "', which is not a conv2d or linear node of this graph; recalibrate for this model");
+  }
+  runtime::Plan p = Quantizer(fp, l.opSources(), spec).run();
+  try {
+    p.validate("lowerQuantized");
+  } catch (const runtime::RuntimeError& e) {
+    throw Error(std::string(e.what()) + " (a bug in the int8 lowering: please report it with the graph and spec)");
+  }
+  return p;
+}
 
 std::vector<std::string> opKeys(const Graph& g) {
   std::vector<std::string> keys;

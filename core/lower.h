@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "core/graph.h"
+#include "core/quant_spec.h"
 #include "runtime/plan.h"
 
 namespace hwnas {
@@ -43,5 +44,26 @@ std::vector<std::string> opKeys(const Graph& g);
 
 // Peak activation bytes as the runtime's memory planner lays them out for g's batch.
 int64_t runtimePeakActivationBytes(const Graph& g);
+
+// The Graph node each op of lower(g, ...) starts from (the conv of conv+bn+act), in op order.
+std::vector<std::string> opSourceNodes(const Graph& g);
+
+// Symmetric per-output-channel int8 scales max|w| / 127 of a [outChannels, ...] weight
+// (1 for an all-zero channel).
+std::vector<float> weightScalesOf(const std::vector<float>& weight, int64_t outChannels);
+
+// The int8 plan of g: the fp32 lowering (BN folded, activations fused) first, then every
+// conv / linear named in spec becomes an int8 op (weights round(w / scale) in [-127, 127],
+// int32 bias round(b / (inputScale * scale)); empty weightScales in the spec: from max|w| of
+// the folded weight), reading an i8 tensor with the layer's input scale / zero point and
+// writing one with its output scale / zero point (the fused activation applied before
+// rounding). Quantize / Dequantize ops go in at every f32 <-> i8 boundary (once per tensor);
+// consecutive int8 layers chain without dequantizing; add (both inputs i8), maxpool, global
+// avgpool and flatten stay int8 when their inputs are (an add writes the input parameters of
+// an int8 layer that reads it, else the sum of its inputs' ranges; a global avgpool those of
+// an int8 layer reading it, else its input's). Op keys end in ":i8" for ops that
+// run on int8 data. InputError when the spec names a node that is not a conv / linear of g or
+// has the wrong number of weight scales.
+runtime::Plan lowerQuantized(const Graph& g, const WeightMap& weights, const QuantSpec& spec);
 
 }  // namespace hwnas
