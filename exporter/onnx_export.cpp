@@ -88,7 +88,7 @@ class OnnxWriter {
                         const std::string& out) {
     auto* p = graph_->add_node();
     p->set_op_type(op);
-    p->set_name(name);
+    if (!name.empty()) p->set_name(name);
     for (const auto& i : ins) p->add_input(i);
     p->add_output(out);
     return p;
@@ -216,15 +216,20 @@ class OnnxWriter {
     }
   }
 
+  // QDQ initializers are named "<layer>.<short suffix>" (x_scale, x_zp, w_q, w_scale, b_q,
+  // b_scale), the tensors between the Q/DQ nodes and the layer "q<k>.<x|xq|w|b>" (k: the k-th
+  // quantized layer) and the Q/DQ nodes are unnamed: on a net as small as refnet the names
+  // otherwise weigh as much as all the scales.
+  std::string qdqTensor(const char* what) const { return "q" + std::to_string(quantIndex_) + "." + what; }
+
   // Q -> DQ on the layer's input; returns the dequantized tensor's name.
   std::string quantizeInput(const Node& n, const LayerQuant& q, const std::string& in) {
-    floatInit(n.name + ".input_scale", {}, {q.inputScale});
-    int8Init(n.name + ".input_zero_point", {}, {int8_t(q.inputZeroPoint)});
-    node("QuantizeLinear", n.name + ".input_quantize", {in, n.name + ".input_scale", n.name + ".input_zero_point"},
-         n.name + ".input_quantized");
-    node("DequantizeLinear", n.name + ".input_dequantize",
-         {n.name + ".input_quantized", n.name + ".input_scale", n.name + ".input_zero_point"}, n.name + ".input_dq");
-    return n.name + ".input_dq";
+    const std::string s = n.name + ".x_scale", z = n.name + ".x_zp";
+    floatInit(s, {}, {q.inputScale});
+    int8Init(z, {}, {int8_t(q.inputZeroPoint)});
+    node("QuantizeLinear", "", {in, s, z}, qdqTensor("xq"));
+    node("DequantizeLinear", "", {qdqTensor("xq"), s, z}, qdqTensor("x"));
+    return qdqTensor("x");
   }
 
   // INT8 weight + per-channel DequantizeLinear; returns the float weight tensor's name.
@@ -239,13 +244,19 @@ class OnnxWriter {
         qw[size_t(o * per + i)] = int8_t(std::min(127.0, std::max(-127.0, v)));
       }
     }
-    int8Init(n.name + ".weight_quantized", shape, qw);
+    int8Init(n.name + ".w_q", shape, qw);
     const Shape scaleShape = q.weightScales.size() == 1 ? Shape{} : Shape{c};
-    floatInit(n.name + ".weight_scale", scaleShape, q.weightScales);
-    auto* p = node("DequantizeLinear", n.name + ".weight_dequantize", {n.name + ".weight_quantized", n.name + ".weight_scale"},
-                   n.name + ".weight");
+    floatInit(n.name + ".w_scale", scaleShape, q.weightScales);
+    std::vector<std::string> ins = {n.name + ".w_q", n.name + ".w_scale"};
+    // Symmetric weights have zero point 0, ONNX's default. onnxruntime's QGemm (what it fuses
+    // DQ -> Gemm into) insists on a zero point per scale, so linear layers store theirs.
+    if (n.kind == OpKind::Linear) {
+      int8Init(n.name + ".w_zp", scaleShape, std::vector<int8_t>(q.weightScales.size(), 0));
+      ins.push_back(n.name + ".w_zp");
+    }
+    auto* p = node("DequantizeLinear", "", ins, qdqTensor("w"));
     if (q.weightScales.size() != 1) attrInt(p, "axis", 0);
-    return n.name + ".weight";
+    return qdqTensor("w");
   }
 
   // INT32 bias with scale inputScale * weightScale[c] + DequantizeLinear.
@@ -261,12 +272,10 @@ class OnnxWriter {
       const double lim = double(std::numeric_limits<int32_t>::max());
       qb[size_t(o)] = int32_t(std::min(lim, std::max(-lim, v)));
     }
-    int32Init(n.name + ".bias_quantized", {c}, qb);
-    floatInit(n.name + ".bias_scale", {c}, scale);
-    auto* p = node("DequantizeLinear", n.name + ".bias_dequantize", {n.name + ".bias_quantized", n.name + ".bias_scale"},
-                   n.name + ".bias");
-    attrInt(p, "axis", 0);
-    return n.name + ".bias";
+    int32Init(n.name + ".b_q", {c}, qb);
+    floatInit(n.name + ".b_scale", {c}, scale);
+    attrInt(node("DequantizeLinear", "", {n.name + ".b_q", n.name + ".b_scale"}, qdqTensor("b")), "axis", 0);
+    return qdqTensor("b");
   }
 
   // ------------------------------------------------------------ nodes
@@ -283,6 +292,7 @@ class OnnxWriter {
     std::vector<std::string> ins;
     for (int i : n.inputs) ins.push_back(tensor_[i]);
     const LayerQuant* q = o_.quant ? o_.quant->find(n.name) : nullptr;
+    if (q) ++quantIndex_;
     switch (n.kind) {
       case OpKind::Conv2d: {
         const Shape& x = g_.node(n.inputs[0]).shape;
@@ -379,6 +389,7 @@ class OnnxWriter {
   onnx::GraphProto* graph_ = nullptr;
   std::vector<std::string> tensor_;  // ONNX tensor name of each Graph node's output
   bool haveZero_ = false, haveSix_ = false;
+  int quantIndex_ = 0;  // quantized layers so far
 };
 
 }  // namespace

@@ -20,18 +20,9 @@ namespace {
 
 constexpr double kInf = std::numeric_limits<double>::infinity();
 
-// The shortest decimal that reads back as the same float, as a double: ONNX attributes are
-// float32, the Graph's are double; 1e-5f imports as 1e-5, not 9.99999974738e-06.
-double floatToDouble(float f) {
-  if (!std::isfinite(f)) return double(f);
-  char buf[32];
-  for (int prec = 1; prec <= 9; ++prec) {
-    std::snprintf(buf, sizeof(buf), "%.*g", prec, double(f));
-    const double d = std::strtod(buf, nullptr);
-    if (float(d) == f) return d;
-  }
-  return double(f);
-}
+// ONNX float attributes widen exactly: a graph whose eps came from a float (the trainer's
+// 1e-5f) round-trips bit for bit.
+double floatToDouble(float f) { return double(f); }
 
 std::string shapeText(const Shape& s) { return shapeToString(s); }
 

@@ -34,7 +34,7 @@ TEST(OnnxConformance, NodeTestsPassOrAreUnsupportedNeverWrong) {
               "max |error| over passes %.3g\n",
               dirs.size(), counts[0], counts[1], counts[2], maxErr);
   EXPECT_EQ(counts[2], 0) << "wrong answers:\n" << wrong;
-  EXPECT_GE(counts[0], 0) << "fewer passes than when this test was written";
+  EXPECT_GE(counts[0], 48) << "fewer passes than when this test was written (48 of 115)";
 }
 
 TEST(OnnxConformance, KnownTestsHaveTheirExpectedStatus) {
