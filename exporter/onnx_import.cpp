@@ -600,6 +600,10 @@ class Importer {
     const std::string& t = node.op_type();
     if (t == "Conv") return importConv(node, index);
     if (t == "BatchNormalization") return importBatchNorm(node, index);
+    if (t == "Identity" && node.attribute_size() == 0 && node.input_size() == 1 && value(node, 0).c) {
+      values_[node.output(0)] = value(node, 0);  // an alias of a constant (PyTorch shares weights so)
+      return;
+    }
     if (t == "Relu" || t == "Sigmoid" || t == "HardSwish" || t == "HardSigmoid" || t == "Clip" || t == "Identity")
       return importAct(node, index);
     if (t == "Add" || t == "Mul") return importBinary(node, index);

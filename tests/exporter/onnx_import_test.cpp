@@ -317,3 +317,33 @@ TEST(OnnxImport, TruncatedAndGarbageFilesAreInputErrorsNamingTheFile) {
 
 }  // namespace
 }  // namespace hwnas
+
+namespace hwnas {
+namespace {
+
+// A model from elsewhere (e.g. PyTorch's export of refnet: /usr/bin/python3
+// /work/shared/anchors/refnet_onnx.py X.onnx), given by HWNAS_ONNX_MODEL: its import runs in
+// the runtime with onnxruntime's outputs. Skipped without the variable.
+TEST(OnnxImport, AForeignModelMatchesOnnxruntime) {
+  const char* path = std::getenv("HWNAS_ONNX_MODEL");
+  if (!path) GTEST_SKIP() << "set HWNAS_ONNX_MODEL to an ONNX file to check its import against onnxruntime";
+  const std::string missing = ortMissing();
+  if (!missing.empty()) GTEST_SKIP() << missing;
+  for (int64_t batch : {1, 2}) {
+    OnnxImportOptions o;
+    o.batch = batch;
+    const ExportModel m = importOnnx(path, o);
+    const Shape in = m.graph.node(m.graph.inputIds()[0]).shape;
+    const auto x = onnxtest::randomInput(numel(in), 77 + batch);
+    const auto want = onnxtest::runOrt(path, x, in);
+    const auto got = onnxtest::runRuntime(m.graph, m.weights, {x})[0];
+    const double err = onnxtest::maxAbsDiff(want, got);
+    ASSERT_FALSE(want.empty());
+    std::printf("%s batch %lld: %zu graph nodes, max |runtime - onnxruntime| = %.3g\n", path, (long long)batch,
+                m.graph.size(), err);
+    EXPECT_LE(err, 1e-4);
+  }
+}
+
+}  // namespace
+}  // namespace hwnas
