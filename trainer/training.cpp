@@ -145,7 +145,7 @@ void checkTrainOptions(const TrainOptions& o) {
 
 TrainResult trainModel(nn::Module& model, const DataSplits& data, const TrainOptions& o,
                        const std::string& checkpointDir, bool resume,
-                       const std::function<void(const TrainProgress&)>& onProgress) {
+                       const std::function<void(const TrainProgress&)>& onProgress, const TrainHooks& hooks) {
   checkTrainOptions(o);
   LoaderOptions lo;
   lo.batchSize = o.batchSize;
@@ -238,10 +238,11 @@ TrainResult trainModel(nn::Module& model, const DataSplits& data, const TrainOpt
     loader.get(epoch, inEpoch, batch);
     const float lr = schedule->lr(step);
     Variable logits = model.forward(Variable(batch.x));
-    Variable loss = ops::crossEntropy(logits, batch.y, (float)o.labelSmoothing);
+    Variable loss = hooks.loss ? hooks.loss(logits, batch) : ops::crossEntropy(logits, batch.y, (float)o.labelSmoothing);
     opt->zeroGrad();
     loss.backward();
     opt->step(lr);
+    if (hooks.afterStep) hooks.afterStep();
     trainSeconds += std::chrono::duration<double>(Clock::now() - t0).count();
     trainImages += (int64_t)batch.y.size();
     ++step;

@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "trainer/data_loader.h"
 #include "trainer/dataset.h"
 #include "trainer/model_def.h"
 
@@ -76,11 +77,21 @@ DataSplits loadDataSplits(const TrainOptions& options);
 double evaluateAccuracy(nn::Module& model, const ImageDataset& data, const std::vector<float>& mean,
                         const std::vector<float>& std, int batchSize);
 
+// Optional changes to trainModel's step, for fine-tuning (trainer/fine_tune.h).
+struct TrainHooks {
+  // Replaces the loss (cross-entropy with label smoothing): gets the student's logits and the
+  // batch (batch.index: indices into data.train) and returns the scalar loss to minimise.
+  std::function<Variable(const Variable& logits, const Batch& batch)> loss;
+  // Runs after every optimizer step (e.g. re-applying pruning masks).
+  std::function<void()> afterStep;
+};
+
 // Trains `model` in place. checkpointDir (may be empty: no checkpoints) receives
 // state.safetensors after every epoch; with resume, training continues from the state there.
 TrainResult trainModel(nn::Module& model, const DataSplits& data, const TrainOptions& options,
                        const std::string& checkpointDir, bool resume,
-                       const std::function<void(const TrainProgress&)>& onProgress = nullptr);
+                       const std::function<void(const TrainProgress&)>& onProgress = nullptr,
+                       const TrainHooks& hooks = TrainHooks());
 
 // Weights and buffers by name (the safetensors layout of model.safetensors).
 std::map<std::string, Tensor> stateDict(const nn::Module& model);

@@ -271,7 +271,9 @@ TEST(GraphModule, MaskedWeightsAreZeroInForwardAndStayZeroThroughOptimizerSteps)
       ops::crossEntropy(gm.forward(Variable(x)), {1, 2, 3, 4}).backward();
       const Tensor& grad = gm.namedParameters()[0].second.grad();
       for (int64_t i = 0; i < mask.numel(); ++i)
-        if (mask[i] == 0.f) ASSERT_EQ(grad[i], 0.f) << opt << " grad " << i;
+        if (mask[i] == 0.f) {
+          ASSERT_EQ(grad[i], 0.f) << opt << " grad " << i;
+        }
       o->step(0.1f);
     }
     const Tensor& w = gm.namedParameters()[0].second.value();
