@@ -5,6 +5,8 @@
 #include <chrono>
 #include <cmath>
 
+#include <tbb/global_control.h>
+
 #include "core/error.h"
 #include "trainer/data_loader.h"
 #include "trainer/weight_map.h"
@@ -260,4 +262,26 @@ TEST(FineTune, MasksStayZeroAndQatFineTuneGivesAQuantSpec) {
   EXPECT_EQ(spec.layers.size(), 3u);
   EXPECT_EQ(spec.layers.at("c2").weightScales.size(), 16u);
   EXPECT_GT(spec.layers.at("c1").inputScale, 0.f);
+}
+
+TEST(FineTune, SameResultAtOneAndTwoThreads) {
+  const DataSplits& data = fmnist();
+  const Graph g = smallGraph();
+  GraphModule teacher(g, smallWeights(g, 7));
+  auto run = [&](int threads) {
+    tbb::global_control limit(tbb::global_control::max_allowed_parallelism, size_t(threads));
+    GraphModule student(g, smallWeights(g, 8));
+    student.enableFakeQuant();
+    FineTuneOptions f;
+    f.train.maxSteps = 3;
+    f.train.batchSize = 64;
+    f.train.seed = 11;
+    f.train.trainLimit = 256;
+    f.teacher = &teacher;
+    fineTune(student, data, f);
+    return std::make_pair(weightMapOf(student), student.quantSpec().toJson().dump());
+  };
+  auto a = run(1), b = run(2);
+  EXPECT_EQ(a.second, b.second);
+  for (auto& [name, t] : a.first) EXPECT_EQ(t.values, b.first.at(name).values) << name;
 }

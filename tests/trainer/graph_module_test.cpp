@@ -430,3 +430,40 @@ TEST(FakeQuant, ObserversUpdateInTrainAndAreFrozenInEval) {
   gm.disableFakeQuant();
   EXPECT_FALSE(gm.fakeQuantEnabled());
 }
+
+TEST(FakeQuant, FoldedBatchNormGradientsByHand) {
+  // 1x1 conv (bias) on one pixel, 2 output channels, BN folded: y[c] = xq * fq(w[c] s[c]) +
+  // beta[c] + (b[c] - mean[c]) s[c] with s = gamma / sqrt(var + eps). With STE and loss sum(y):
+  // dw = xq s, dgamma = (xq w + b - mean) / sqrt(var + eps), dbeta = 1, db = s.
+  Graph g;
+  g.addBatchNorm("bn", g.addConv2d("conv", g.addInput("x", {1, 1, 1, 1}), 2, 1, 1, 0, 1, true));
+  WeightMap w;
+  w["conv.weight"] = {{2, 1, 1, 1}, {0.5f, -0.25f}};
+  w["conv.bias"] = {{2}, {0.1f, 0.2f}};
+  w["bn.weight"] = {{2}, {1.5f, 0.75f}};
+  w["bn.bias"] = {{2}, {0.05f, -0.1f}};
+  w["bn.running_mean"] = {{2}, {0.3f, -0.2f}};
+  w["bn.running_var"] = {{2}, {4.f, 0.25f}};
+  GraphModule gm(g, w);
+  gm.enableFakeQuant();
+  gm.train();
+  const float x = 0.8f;
+  Variable y = gm.forward(Variable(Tensor::fromVector({1, 1, 1, 1}, {x})));
+  y.backward(Tensor::full({1, 2, 1, 1}, 1.f));
+  qat::Observer o;
+  o.observe(Tensor::fromVector({1}, {x}), 0.01f);
+  const float xq = qat::fakeQuantActivation(Variable(Tensor::fromVector({1}, {x})), o.scale(), o.zeroPoint()).value()[0];
+  std::map<std::string, Variable> p;
+  for (auto& [n, v] : gm.namedParameters()) p[n] = v;
+  for (int c = 0; c < 2; ++c) {
+    const double r = 1.0 / std::sqrt(double(w["bn.running_var"].values[c]) + 1e-5);
+    const double s = w["bn.weight"].values[c] * r;
+    const double wc = w["conv.weight"].values[c], bc = w["conv.bias"].values[c], m = w["bn.running_mean"].values[c];
+    // Forward: the folded weight has one element per channel, so it is exactly representable.
+    EXPECT_NEAR(y.value()[c], xq * wc * s + w["bn.bias"].values[c] + (bc - m) * s, 1e-5) << c;
+    EXPECT_NEAR(p["conv.weight"].grad()[c], xq * s, 1e-6) << c;
+    EXPECT_NEAR(p["bn.weight"].grad()[c], (xq * wc + bc - m) * r, 1e-6) << c;
+    EXPECT_NEAR(p["bn.bias"].grad()[c], 1.0, 1e-7) << c;
+    EXPECT_NEAR(p["conv.bias"].grad()[c], s, 1e-6) << c;
+  }
+}
