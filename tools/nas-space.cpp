@@ -11,6 +11,7 @@
 #include "core/fs_util.h"
 #include "core/json_util.h"
 #include "core/log.h"
+#include "core/lower.h"
 #include "search_spaces/mbconv_space.h"
 #include "search_spaces/nb201_space.h"
 #include "search_spaces/search_space.h"
@@ -21,9 +22,12 @@ using namespace hwnas;
 
 static const char* kExamples = R"(Commands:
   info    the space as JSON: space_id, cardinality (exact decimal text), choices per level,
-          min/max params, MACs and peak activation bytes
+          min/max params, MACs and peak activation bytes (the Graph's estimate: lowering every
+          network of an enumerated space to the runtime planner is too slow; stats and sample
+          report the planner's figure)
   sample  --n random architectures, one JSON object per line: arch, hash, params, macs,
-          peak_activation_bytes (NB201 adds arch_str and index)
+          peak_activation_bytes (the runtime memory planner's arena at batch 1),
+          graph_peak_activation_bytes (the Graph's estimate); NB201 adds arch_str and index
   stats   the costs of one network: --model M.yaml, or --space S.yaml --arch A.json
 
 Examples:
@@ -44,8 +48,19 @@ Json costJson(const ArchCost& c) {
   return {{"params", c.params}, {"macs", c.macs}, {"peak_activation_bytes", c.peakActivationBytes}};
 }
 
+// Costs of one network: peak_activation_bytes is the arena the runtime's memory planner lays
+// out for it (what the deployed network allocates); the Graph's liveness estimate is kept beside
+// it as graph_peak_activation_bytes.
+Json networkCostJson(const Graph& g) {
+  const ArchCost c = graphCost(g);
+  Json j = costJson(c);
+  j["peak_activation_bytes"] = runtimePeakActivationBytes(g);
+  j["graph_peak_activation_bytes"] = c.peakActivationBytes;
+  return j;
+}
+
 Json archLine(const SearchSpace& space, const ArchConfig& arch) {
-  Json j = costJson(space.cost(arch));
+  Json j = networkCostJson(space.toGraph(arch));
   j["arch"] = arch.json();
   j["hash"] = arch.hashHex();
   if (space.kind() == "nb201") {
@@ -165,7 +180,7 @@ int run(int argc, char** argv) {
       if (!spacePath.empty() || !archArg.empty() || !writeModel.empty())
         throw InputError("stats: give either --model, or --space with --arch");
       ModelDef def = loadModelDef(modelPath);
-      Json j = costJson(graphCost(modelGraph(def)));
+      Json j = networkCostJson(modelGraph(def));
       j["model"] = def.name;
       std::cout << j.dump(2) << std::endl;
       return 0;
