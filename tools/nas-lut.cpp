@@ -329,7 +329,6 @@ int run(int argc, char** argv) {
   }
   if (command == "import") {
     needDb();
-    for (const auto& file : files) require(fileExists(file), "import: no such file '" + file + "'");
     require(!format.empty(), "import: --format is required (ofa-note10, proxyless, nb201-hwnasbench, nb201-help, nb201-nnmeter; hwnas-probe results are detected)");
     require(!files.empty(), "import: give the CSV file(s) to import");
     const ImportFormat f = parseImportFormat(format);
