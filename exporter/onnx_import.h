@@ -1,8 +1,9 @@
-// importOnnx: reads an ONNX CNN (opset 11..21) into an ExportModel (Graph + WeightMap) so users
-// can compress and compile their own models. Invariant: every ONNX node maps to Graph nodes with
-// the same semantics, or the import fails with an InputError naming the op type, the node and
-// the attribute; nothing is approximated. Constant subgraphs (QDQ around weights, Constant
-// nodes) are folded into float weights; weights are keyed "<graph node>.weight" etc. as lower() reads them.
+// importOnnx: reads an ONNX CNN (opset 11..21; older where the ops mean the same) into an
+// ExportModel (Graph + WeightMap) so users can compress and compile their own models.
+// Invariant: every ONNX node maps to Graph nodes with the same semantics, or the import fails
+// with an InputError naming the op type, the node and the attribute; nothing is approximated.
+// Constant subgraphs (QDQ around weights, Constant nodes, Identity of constants) are folded
+// into float weights, keyed "<graph node>.weight" etc. as lower() reads them.
 #pragma once
 #include <map>
 #include <string>
