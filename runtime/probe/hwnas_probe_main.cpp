@@ -23,7 +23,9 @@ Options:
   --threads T   runtime threads (default: the plan's)
   --repeats R   timed runs per op (default: the plan's)
   --warmup W    untimed runs per op first (default: the plan's)
-  --group G     ops interleaved together (default 8)
+  --group G     ops interleaved together (default 32)
+  --burst B     timed runs per visit of an op (default 1)
+  --warm-visits an untimed run before each visit's timed runs (hot caches; default off)
   --quiet       no progress on stderr
   --version     print the tool version
   --help        this text
@@ -93,6 +95,10 @@ int main(int argc, char** argv) {
         o.warmup = intFlag(a, next, 0), ++i;
       } else if (a == "--group") {
         o.group = intFlag(a, next, 1), ++i;
+      } else if (a == "--burst") {
+        o.burst = intFlag(a, next, 1), ++i;
+      } else if (a == "--warm-visits") {
+        o.warmVisit = true;
       } else if (a == "--quiet" || a == "-q") {
         quiet = true;
       } else if (!a.empty() && a[0] == '-') {

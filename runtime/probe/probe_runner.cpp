@@ -204,7 +204,7 @@ ProbeResults runProbe(const ProbePlan& plan, const ProbeOptions& o,
     for (int done = 0; done < res.repeats; done += burst) {
       const int n = std::min(burst, res.repeats - done);
       for (auto& s : slots) {
-        once(s, false);
+        if (o.warmVisit) once(s, false);
         for (int b = 0; b < n; ++b) once(s, true);
       }
     }

@@ -4,8 +4,8 @@
 // the wall time of Executor::run: that adds a fixed per-call cost (input/output copies, the call
 // itself; about 0.02 ms on a desktop) that a network pays once, not once per op. The call time is
 // reported beside it. Ops run in groups, interleaved visit by visit (A B C A B C ...), so drift
-// of the machine's speed is spread over all of them; samples far above the median (preemption)
-// are rejected. Invariant: given the plan, the run order and the weights are fixed.
+// of the machine's speed is spread over all of them, and each op's weights are as cold as
+// inside a network (see ProbeOptions); samples far above the median (preemption) are rejected. Invariant: given the plan, the run order and the weights are fixed.
 #pragma once
 #include <cstdint>
 #include <functional>
@@ -24,8 +24,16 @@ struct ProbeOptions {
   int threads = 0;  // 0: the plan's
   int repeats = 0;  // timed runs per op; 0: the plan's
   int warmup = -1;  // untimed runs per op first; -1: the plan's
-  int group = 8;    // ops interleaved together
-  int burst = 4;    // timed runs per visit of an op (after one untimed run)
+  // Ops interleaved together, one timed run per visit, no untimed run first: between two visits
+  // of an op the other 31 ops pass through the caches, so its weights arrive as cold as they do
+  // inside a network (where the ops before it ran since its last call) while its input is hot
+  // (copied in just before, as a producer leaves it). Warm visits (an untimed run, then a burst
+  // of timed ones) predicted fmnist_small networks 9-15% faster than they run (validate mean
+  // ratio 0.85-0.91, within 10% 0.0-0.73 over 4 runs); cold visits of 32: ratio 1.00-1.07,
+  // within 10% 0.80-0.975 (3 runs; docs/latency.md).
+  int group = 32;
+  int burst = 1;           // timed runs per visit of an op
+  bool warmVisit = false;  // one untimed run at the start of each visit (weights back in cache)
   // A sample above median + rejectMads x MAD (MAD scaled to sigma, at least 5% of the median) is
   // rejected as an outlier.
   double rejectMads = 5.0;
