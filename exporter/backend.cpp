@@ -75,10 +75,10 @@ BackendResult StagedOutput::commit(std::vector<std::string> notes) {
   return r;
 }
 
-runtime::Plan lowerForBackend(const ExportModel& model, const std::string& target) {
+runtime::Plan lowerForBackend(const ExportModel& model, const std::string& target, const BackendOptions& options) {
   runtime::Plan plan;
   try {
-    plan = lower(model.graph, model.weights);
+    plan = options.quant ? lowerQuantized(model.graph, model.weights, *options.quant) : lower(model.graph, model.weights);
     plan.validate(target + " backend");
   } catch (const runtime::RuntimeError& e) {
     throw Error(target + " backend: model '" + model.name + "': " + e.what());
@@ -90,6 +90,17 @@ runtime::Plan lowerForBackend(const ExportModel& model, const std::string& targe
   if (plan.inputs[0] == plan.outputs[0])
     throw InputError(target + " backend: model '" + model.name + "' has no ops after lowering");
   return plan;
+}
+
+void requireFloatPlan(const runtime::Plan& plan, const std::string& target) {
+  for (size_t i = 0; i < plan.ops.size(); ++i)
+    if (runtime::isInt8Op(plan, plan.ops[i]))
+      throw InputError(target + " backend: op #" + std::to_string(i) + " '" + plan.ops[i].name +
+                       "' is int8; this target generates fp32 code only (export the fp32 model, or use --target cpu "
+                       "or onnx for int8)");
+  for (const auto& t : plan.tensors)
+    if (t.dtype != runtime::DType::F32)
+      throw InputError(target + " backend: the plan has int8 tensors; this target generates fp32 code only");
 }
 
 std::string floatLiteral(float v) {

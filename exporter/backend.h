@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "core/quant_spec.h"
 #include "exporter/export_model.h"
 
 namespace hwnas {
@@ -24,6 +25,9 @@ struct BackendOptions {
   int activationBits = 16, activationIntBits = 8;
   int weightBits = 16;
   std::string fpgaDevice = "analytic:fpga";  // the analytic model the FPGA report comes from
+  // int8: the plan is lowerQuantized(graph, weights, *quant). The CPU package runs it with the
+  // runtime's int8 kernels; the CUDA and FPGA targets generate fp32 code only and refuse it.
+  const QuantSpec* quant = nullptr;
 };
 
 struct BackendResult {

@@ -27,9 +27,13 @@ class StagedOutput {
   std::vector<std::string> files_;
 };
 
-// lower(model.graph, model.weights), wrapping runtime errors into hwnas::Error naming the target;
+// lower(model.graph, model.weights) (lowerQuantized with options.quant), wrapping runtime errors into hwnas::Error naming the target;
 // InputError unless the plan has exactly one input and one output.
-runtime::Plan lowerForBackend(const ExportModel& model, const std::string& target);
+runtime::Plan lowerForBackend(const ExportModel& model, const std::string& target,
+                              const BackendOptions& options = BackendOptions());
+
+// InputError naming the first int8 op (runtime::isInt8Op) when the target generates fp32 code only.
+void requireFloatPlan(const runtime::Plan& plan, const std::string& target);
 
 // A C/C++/CUDA float literal that reads back to exactly v ("1.5f", "-0.000123f", "3.0f").
 std::string floatLiteral(float v);

@@ -141,7 +141,7 @@ std::string readme(const ExportModel& m, const runtime::Plan& plan, const std::v
     << "Only a C++17 compiler and CMake >= 3.16 are needed (no packages). The kernels choose AVX-512,\n"
     << "AVX2 or scalar code by CPU features at run time, so do not build with `-march=native`.\n\n"
     << "## Files\n\n"
-    << "- `model.plan`: the plan with its weights (hwnas plan format v1, FNV-1a checksummed; see\n"
+    << "- `model.plan`: the plan with its weights (hwnas plan format, FNV-1a checksummed; see\n"
     << "  `runtime/plan.h`).\n"
     << "- `model.h`, `model.cpp`: `hwnas_model::Model(planPath, threads)` and\n"
     << "  `run(const float* in, float* out, int64_t batch)`.\n"
@@ -157,7 +157,7 @@ std::string readme(const ExportModel& m, const runtime::Plan& plan, const std::v
 
 BackendResult CpuPackageBackend::write(const ExportModel& model, const std::string& outDir,
                                        const BackendOptions& options) const {
-  const runtime::Plan plan = bd::lowerForBackend(model, "cpu");
+  const runtime::Plan plan = bd::lowerForBackend(model, "cpu", options);
   const std::string src = backendSourceDir(options);
   const std::vector<std::string> rt = bd::runtimeSourceFiles(src);
   bd::StagedOutput out(outDir, options.replace);
@@ -168,7 +168,10 @@ BackendResult CpuPackageBackend::write(const ExportModel& model, const std::stri
   out.write("main.cpp", exampleMain(model));
   out.write("CMakeLists.txt", cmakeLists(model));
   out.write("README.md", readme(model, plan, rt));
-  return out.commit({"cpu package: " + std::to_string(plan.ops.size()) + " ops through the hwnas runtime (" +
+  int int8Ops = 0;
+  for (const runtime::PlanOp& op : plan.ops) int8Ops += runtime::isInt8Op(plan, op) ? 1 : 0;
+  return out.commit({"cpu package: " + std::to_string(plan.ops.size()) + " ops (" + std::to_string(int8Ops) +
+                     " int8) through the hwnas runtime (" +
                      std::to_string(rt.size()) + " runtime files copied); build with cmake, run build/example"});
 }
 

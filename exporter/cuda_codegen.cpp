@@ -292,6 +292,7 @@ std::string cudaWeightsFile(const rt::Plan& plan) {
 }
 
 std::string cudaModelSource(const rt::Plan& plan, const std::string& modelName, int64_t maxBatch) {
+  bd::requireFloatPlan(plan, "cuda");
   const Offsets off = weightOffsets(plan);
   for (size_t t = 0; t < plan.tensors.size(); ++t)
     if (double(perImage(plan, int32_t(t))) * double(maxBatch) >= double(INT_MAX))
@@ -468,7 +469,8 @@ std::string cudaReadme(const std::string& modelName, const rt::Plan& plan, int64
 BackendResult CudaBackend::write(const ExportModel& model, const std::string& outDir,
                                  const BackendOptions& options) const {
   if (options.maxBatch < 1) throw InputError("cuda backend: max batch must be >= 1");
-  const rt::Plan plan = bd::lowerForBackend(model, "cuda");
+  const rt::Plan plan = bd::lowerForBackend(model, "cuda", options);
+  bd::requireFloatPlan(plan, "cuda");
   const std::string src = backendSourceDir(options);
   const std::string cu = cudaModelSource(plan, model.name, options.maxBatch);
   bd::StagedOutput out(outDir, options.replace);

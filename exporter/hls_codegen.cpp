@@ -514,14 +514,16 @@ double noteNumber(const std::string& note, const std::string& key) {
 HlsReference hlsReference(const ExportModel& model, const std::vector<float>& input, int64_t batch,
                           const BackendOptions& options) {
   const Format f = formatOf(options);
-  const rt::Plan plan = bd::lowerForBackend(model, "fpga");
+  const rt::Plan plan = bd::lowerForBackend(model, "fpga", options);
+  bd::requireFloatPlan(plan, "fpga");
   return referenceRun(plan, quantizeOps(plan, f), f, input, batch);
 }
 
 BackendResult HlsBackend::write(const ExportModel& model, const std::string& outDir,
                                 const BackendOptions& options) const {
   const Format f = formatOf(options);
-  const rt::Plan plan = bd::lowerForBackend(model, "fpga");
+  const rt::Plan plan = bd::lowerForBackend(model, "fpga", options);
+  bd::requireFloatPlan(plan, "fpga");
   const std::string src = backendSourceDir(options);
   const std::vector<QuantOp> q = quantizeOps(plan, f);
 

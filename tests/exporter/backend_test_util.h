@@ -6,15 +6,19 @@
 #include <gtest/gtest.h>
 
 #include <array>
+#include <cstdlib>
 #include <cstdio>
 #include <fstream>
 #include <sstream>
 #include <string>
 #include <vector>
 
+#include "core/quant_spec.h"
 #include "core/rng.h"
 #include "exporter/export_model.h"
 #include "runtime/executor.h"
+#include "trainer/model_def.h"
+#include "trainer/weight_map.h"
 
 namespace hwnas::betest {
 
@@ -88,6 +92,33 @@ inline ExportModel smallNet(uint64_t seed = 7) {
   g.addLinear("head.fc", fl, 10, true);
   m.weights = randomWeights(g, seed);
   return m;
+}
+
+// refnet with seeded weights (configs/models/refnet.yaml), for the opt-in HWNAS_TEST_REFNET=1 runs.
+inline bool refnetEnabled() {
+  const char* env = std::getenv("HWNAS_TEST_REFNET");
+  return env && std::string(env) == "1";
+}
+
+inline ExportModel refnet(uint64_t seed = 5) {
+  const ModelDef def = loadModelDef(std::string(HWNAS_SOURCE_DIR) + "/configs/models/refnet.yaml");
+  auto model = buildModel(def, seed);
+  ExportModel m;
+  m.name = "refnet";
+  m.graph = model->toGraph(1);
+  m.weights = weightMapOf(*model);
+  return m;
+}
+
+// One int8 layer: enough for a backend to see an int8 plan.
+inline QuantSpec oneInt8Layer(const std::string& layer) {
+  QuantSpec spec;
+  spec.calibration = "minmax";
+  LayerQuant lq;
+  lq.inputScale = 0.03f;
+  lq.outputScale = 0.04f;
+  spec.layers[layer] = lq;
+  return spec;
 }
 
 inline std::vector<float> patternInput(size_t n, uint64_t seed) {

@@ -23,11 +23,12 @@ namespace {
 
 const std::string kSource = HWNAS_SOURCE_DIR;
 
-void buildAndCompare(const ExportModel& m, int64_t batch) {
+void buildAndCompare(const ExportModel& m, int64_t batch, const QuantSpec* quant = nullptr) {
   TempDir tmp("hwnas-cpu-package-");
   const std::string out = tmp.file("pkg");
   BackendOptions o;
   o.sourceDir = kSource;
+  o.quant = quant;
   const BackendResult r = CpuPackageBackend().write(m, out, o);
   for (const char* f : {"CMakeLists.txt", "model.h", "model.cpp", "main.cpp", "model.plan", "README.md",
                         "runtime/executor.cpp", "runtime/plan.h"})
@@ -44,7 +45,7 @@ void buildAndCompare(const ExportModel& m, int64_t batch) {
   EXPECT_EQ(cm.find("march=native"), std::string::npos);
   EXPECT_EQ(cm.find("find_package"), std::string::npos);
 
-  const runtime::Plan plan = lower(m.graph, m.weights);
+  const runtime::Plan plan = quant ? lowerQuantized(m.graph, m.weights, *quant) : lower(m.graph, m.weights);
   const int64_t in = runtime::shapeElements(plan.tensors[plan.inputs[0]].shape);
   const std::vector<float> x = betest::patternInput(size_t(in * batch), 11);
   betest::writeFloats(tmp.file("x.f32"), x);
@@ -80,15 +81,29 @@ void buildAndCompare(const ExportModel& m, int64_t batch) {
 TEST(CpuPackage, SmallNetBuildsStandaloneAndMatchesRuntime) { buildAndCompare(betest::smallNet(), 3); }
 
 TEST(CpuPackage, RefnetBuildsStandaloneAndMatchesRuntime) {
-  const char* env = std::getenv("HWNAS_TEST_REFNET");
-  if (!env || std::string(env) != "1") GTEST_SKIP() << "set HWNAS_TEST_REFNET=1 to build the refnet package";
-  const ModelDef def = loadModelDef(kSource + "/configs/models/refnet.yaml");
-  auto model = buildModel(def, 5);
-  ExportModel m;
-  m.name = "refnet";
-  m.graph = model->toGraph(1);
-  m.weights = weightMapOf(*model);
-  buildAndCompare(m, 4);
+  if (!betest::refnetEnabled()) GTEST_SKIP() << "set HWNAS_TEST_REFNET=1 to build the refnet package";
+  buildAndCompare(betest::refnet(), 4);
+}
+
+// int8: the package carries the lowerQuantized plan and runs it with the copied runtime's int8
+// kernels. Another standalone build, so opt-in like refnet.
+TEST(CpuPackage, Int8SmallNetBuildsStandaloneAndMatchesRuntime) {
+  if (!betest::refnetEnabled()) GTEST_SKIP() << "set HWNAS_TEST_REFNET=1 to build the int8 package";
+  QuantSpec spec;
+  spec.calibration = "minmax";
+  for (const char* layer : {"stem.conv", "b0.pw", "b0.short", "head.fc"}) {
+    LayerQuant lq;
+    lq.inputScale = 0.03f;
+    lq.outputScale = 0.04f;
+    lq.outputZeroPoint = 3;
+    spec.layers[layer] = lq;
+  }
+  const ExportModel m = betest::smallNet();
+  const runtime::Plan plan = lowerQuantized(m.graph, m.weights, spec);
+  int int8 = 0;
+  for (const auto& op : plan.ops) int8 += runtime::isInt8Op(plan, op) ? 1 : 0;
+  ASSERT_GE(int8, 4);
+  buildAndCompare(m, 2, &spec);
 }
 
 TEST(CpuPackage, ExistingOutputIsKeptAndNothingHalfWritten) {

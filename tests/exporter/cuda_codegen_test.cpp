@@ -32,9 +32,9 @@ std::string generate(const TempDir& tmp, const ExportModel& m, int64_t maxBatch 
 
 }  // namespace
 
-TEST(CudaCodegen, HostShimBuildMatchesRuntime) {
+namespace {
+void shimBuildMatchesRuntime(const ExportModel& m) {
   TempDir tmp("hwnas-cuda-");
-  const ExportModel m = betest::smallNet();
   const std::string out = generate(tmp, m);
   for (const char* f : {"model.cu", "model.h", "main.cpp", "weights.bin", "cuda_host_shim.h", "README.md"})
     EXPECT_TRUE(fs::exists(out + "/" + f)) << f;
@@ -80,6 +80,16 @@ TEST(CudaCodegen, HostShimBuildMatchesRuntime) {
   writeFileAtomic(tmp.file("bad.bin"), w);
   ASSERT_NE(betest::runCommand(out + "/example_host --weights " + tmp.file("bad.bin"), &text), 0);
   EXPECT_NE(text.find("checksum"), std::string::npos) << text;
+  std::printf("[cuda] %s: %zu kernels, host shim vs runtime max |diff| %.3g (max |out| %.3g)\n", m.name.c_str(),
+              plan.ops.size(), worst, scale);
+}
+}  // namespace
+
+TEST(CudaCodegen, HostShimBuildMatchesRuntime) { shimBuildMatchesRuntime(betest::smallNet()); }
+
+TEST(CudaCodegen, RefnetHostShimBuildMatchesRuntime) {
+  if (!betest::refnetEnabled()) GTEST_SKIP() << "set HWNAS_TEST_REFNET=1 for refnet";
+  shimBuildMatchesRuntime(betest::refnet());
 }
 
 // The shim on its own: a block-wide shared-memory tree reduction (needs real barriers: every
@@ -142,4 +152,19 @@ TEST(CudaCodegen, WeightsFileLayout) {
   float first;
   std::memcpy(&first, w.data() + 24, 4);
   EXPECT_EQ(first, plan.ops[0].weight[0]);
+}
+
+TEST(CudaCodegen, Int8PlansAreRefusedClearly) {
+  TempDir tmp("hwnas-cuda-");
+  const QuantSpec spec = betest::oneInt8Layer("b0.pw");
+  BackendOptions o;
+  o.sourceDir = kSource;
+  o.quant = &spec;
+  try {
+    CudaBackend().write(betest::smallNet(), tmp.file("x"), o);
+    FAIL() << "expected InputError";
+  } catch (const InputError& e) {
+    EXPECT_NE(std::string(e.what()).find("int8"), std::string::npos) << e.what();
+  }
+  EXPECT_FALSE(fs::exists(tmp.file("x")));
 }

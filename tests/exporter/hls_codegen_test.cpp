@@ -42,9 +42,9 @@ TEST(HlsFixed, RoundingAndSaturation) {
   EXPECT_EQ(fixed_div(q16(1.0), 3).raw(), 85);                                        // 256/3 = 85.33
 }
 
-TEST(HlsCodegen, CSimulationMatchesFixedPointReferenceExactly) {
+namespace {
+void csimMatchesReference(const ExportModel& m) {
   TempDir tmp("hwnas-hls-");
-  const ExportModel m = betest::smallNet();
   const std::string out = tmp.file("fpga");
   BackendOptions o;
   o.sourceDir = kSource;
@@ -81,9 +81,9 @@ TEST(HlsCodegen, CSimulationMatchesFixedPointReferenceExactly) {
   }
   EXPECT_GT(scale, 1e-2);
   EXPECT_LE(worst, 0.05) << "fixed<16, 8> vs fp32";  // measured ~1e-2 on this net
-  RecordProperty("fixed_vs_fp32_max_abs_error", std::to_string(worst));
-  std::printf("[hls] C simulation == fixed-point reference on %zu outputs; max |fixed - fp32| = %.4g (max |out| %.3g)\n",
-              ref.raw.size(), worst, scale);
+  ::testing::Test::RecordProperty("fixed_vs_fp32_max_abs_error", std::to_string(worst));
+  std::printf("[hls] %s: C simulation == fixed-point reference on %zu outputs; max |fixed - fp32| = %.4g (max |out| %.3g)\n",
+              m.name.c_str(), ref.raw.size(), worst, scale);
 
   // A wider format is closer to fp32: the reference responds to the options.
   BackendOptions wide = o;
@@ -110,6 +110,15 @@ TEST(HlsCodegen, CSimulationMatchesFixedPointReferenceExactly) {
   EXPECT_NEAR(cycles / 200e3, pred.latencyMs, 1e-6 * pred.latencyMs);  // 200 MHz
   EXPECT_NEAR(rep["csim_vs_fp32_max_abs_error"].get<double>(), 0.0, 0.05);
   EXPECT_FALSE(r.notes.empty());
+  std::printf("[hls] %s: analytic FPGA latency %.4g ms, %g cycles\n", m.name.c_str(), pred.latencyMs, cycles);
+}
+}  // namespace
+
+TEST(HlsCodegen, CSimulationMatchesFixedPointReferenceExactly) { csimMatchesReference(betest::smallNet()); }
+
+TEST(HlsCodegen, RefnetCSimulationMatchesFixedPointReference) {
+  if (!betest::refnetEnabled()) GTEST_SKIP() << "set HWNAS_TEST_REFNET=1 for refnet";
+  csimMatchesReference(betest::refnet());
 }
 
 TEST(HlsCodegen, BadFormatsAreInputErrors) {
@@ -117,6 +126,11 @@ TEST(HlsCodegen, BadFormatsAreInputErrors) {
   o.sourceDir = kSource;
   o.activationBits = 40;
   TempDir tmp("hwnas-hls-");
+  EXPECT_THROW(HlsBackend().write(betest::smallNet(), tmp.file("x"), o), InputError);
+  EXPECT_FALSE(fs::exists(tmp.file("x")));
+  o.activationBits = 16;
+  const QuantSpec spec = betest::oneInt8Layer("stem.conv");
+  o.quant = &spec;
   EXPECT_THROW(HlsBackend().write(betest::smallNet(), tmp.file("x"), o), InputError);
   EXPECT_FALSE(fs::exists(tmp.file("x")));
 }
