@@ -147,6 +147,30 @@ TEST(OnnxExport, ReimportGivesTheSameGraphAndWeights) {
   EXPECT_EQ(importOnnx(tmp.file("r.onnx"), io).graph.toJson().dump(), refnet(3).graph.toJson().dump());
 }
 
+// Every Graph op kind has an ONNX form (the exporter's part of the per-layer op registries):
+// the every-op graph plus a quant/dequant graph cover OpKind 0..Count, and both round-trip.
+TEST(OnnxExport, EveryOpKindIsExportedAndReimported) {
+  Graph q;
+  const int x = q.addInput("input", {1, 3, 4, 4});
+  q.addConv2d("conv", q.addDequant("dq", q.addQuant("q", x, double(0.05f), -3), double(0.05f), -3), 2, 1, 1, 0);
+  ExportModel qm;
+  qm.name = "qdq";
+  qm.graph = q;
+  qm.weights = randomWeights(q, 3);
+  const ExportModel all = allOpsModel(1);
+  std::set<int> kinds;
+  for (const ExportModel* m : std::vector<const ExportModel*>{&all, &qm}) {
+    for (const Node& n : m->graph.nodes()) kinds.insert(int(n.kind));
+    const OnnxImport back = importOnnxBytes(exportOnnxBytes(*m), m->name + ".onnx");
+    EXPECT_EQ(back.model.graph.toJson().dump(), m->graph.toJson().dump()) << m->name;
+  }
+  for (int k = 0; k < kOpKindCount; ++k) EXPECT_TRUE(kinds.count(k)) << opKindName(OpKind(k)) << " is not covered";
+  std::set<int> acts;
+  for (const Node& n : all.graph.nodes())
+    if (n.kind == OpKind::Act || n.kind == OpKind::SqueezeExcite) acts.insert(int(n.attrs.act));
+  for (int a = 0; a < int(ActKind::Count); ++a) EXPECT_TRUE(acts.count(a)) << actKindName(ActKind(a)) << " is not covered";
+}
+
 TEST(OnnxExport, OnnxruntimeMatchesTheRuntimeFp32AtBatch1And3) {
   const std::string missing = ortMissing();
   if (!missing.empty()) GTEST_SKIP() << missing;
