@@ -181,6 +181,7 @@ class Importer {
       if (it == values_.end() || it->second.node < 0)
         throw InputError(where_ + ": graph output '" + out.name() +
                          "' is a constant or not computed by any node; hwnas graphs compute every output");
+      checkDeclaredShape(out, graph_.node(it->second.node).shape);
       result_.outputNames.push_back(out.name());
       result_.outputNodes.push_back(it->second.node);
     }
@@ -207,6 +208,22 @@ class Importer {
     if (opset_ < 1 || opset_ > 21)
       throw InputError(where_ + ": unsupported ONNX opset " + std::to_string(opset_) +
                        "; hwnas imports opsets up to 21 (convert it with onnx.version_converter)");
+  }
+
+  // A graph output's declared shape (where its dims are known) must be what the import computed.
+  void checkDeclaredShape(const onnx::ValueInfoProto& out, const Shape& got) const {
+    if (!out.type().has_tensor_type() || !out.type().tensor_type().has_shape()) return;
+    const auto& shape = out.type().tensor_type().shape();
+    bool differs = shape.dim_size() != int(got.size());
+    for (int d = 0; !differs && d < shape.dim_size(); ++d)
+      differs = shape.dim(d).has_dim_value() && shape.dim(d).dim_value() > 0 && shape.dim(d).dim_value() != got[size_t(d)];
+    if (differs) {
+      std::string want = "[";
+      for (int d = 0; d < shape.dim_size(); ++d)
+        want += (d ? "," : "") + (shape.dim(d).has_dim_value() ? std::to_string(shape.dim(d).dim_value()) : "?");
+      throw InputError(where_ + ": graph output '" + out.name() + "' is declared " + want + "] but computes " +
+                       shapeText(got) + "; the model's shapes are inconsistent");
+    }
   }
 
   void addConst(const std::string& name, OnnxTensor t) {

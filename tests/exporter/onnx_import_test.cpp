@@ -292,6 +292,19 @@ TEST(OnnxImport, UnsupportedOpsAndAttributesNameOpNodeAndAttribute) {
   }
 }
 
+TEST(OnnxImport, ADeclaredOutputShapeThatDiffersIsAnError) {
+  Builder b;
+  b.input("x", {1, 2, 3, 3});
+  b.node("Relu", "r", {"x"}, "y");
+  b.output("y");
+  auto* shape = b.g->mutable_output(0)->mutable_type()->mutable_tensor_type()->mutable_shape();
+  for (int64_t d : {1, 2, 3, 4}) shape->add_dim()->set_dim_value(d);
+  const std::string e = importError(b);
+  EXPECT_NE(e.find("graph output 'y' is declared [1,2,3,4] but computes [1,2,3,3]"), std::string::npos) << e;
+  shape->mutable_dim(3)->set_dim_value(3);
+  EXPECT_NO_THROW(b.import());
+}
+
 TEST(OnnxImport, TruncatedAndGarbageFilesAreInputErrorsNamingTheFile) {
   TempDir tmp;
   const std::string bytes = exportOnnxBytes(refnet(1));
