@@ -129,7 +129,7 @@ TEST(OnnxExport, RefnetPassesTheCheckerWithADynamicBatchAndNamedIo) {
 
 TEST(OnnxExport, ReimportGivesTheSameGraphAndWeights) {
   TempDir tmp;
-  for (int opset : {13, 14}) {
+  for (int opset : {13, 14, 17}) {
     for (const ExportModel& m : {refnet(1), allOpsModel(1)}) {
       SCOPED_TRACE(m.name + " opset " + std::to_string(opset));
       OnnxExportOptions o;
@@ -187,7 +187,7 @@ TEST(OnnxExport, OnnxruntimeMatchesTheRuntimeFp32AtBatch1And3) {
     std::printf("refnet fp32 batch %lld: max |runtime - onnxruntime| = %.3g\n", (long long)batch, err);
     EXPECT_LE(err, 1e-4);
   }
-  for (int opset : {13, 14}) {
+  for (int opset : {13, 14, 17}) {
     const ExportModel m = allOpsModel(2);
     OnnxExportOptions o;
     o.opset = opset;
