@@ -123,30 +123,47 @@ inline Graph prefixGraph(const Graph& g, int last) {
   return Graph::fromJson(j);
 }
 
-// Min/max calibration by hand: every conv/linear layer's input range over `batches` random
-// batches, per-channel max|w| / 127 weight scales.
+// The range [lo, hi] (0 included) of node `id`'s output over `batches` random input batches.
+inline void nodeRange(const ExportModel& m, int id, int batches, uint64_t seed, double* lo, double* hi) {
+  const Graph& g = m.graph;
+  const Shape in = g.node(g.inputIds()[0]).shape;
+  *lo = 0;
+  *hi = 0;
+  const bool isInput = g.node(id).kind == OpKind::Input;
+  const Graph p = isInput ? Graph() : prefixGraph(g, id);
+  for (int b = 0; b < batches; ++b) {
+    const auto x = randomInput(numel(in), seed + b);
+    const auto v = isInput ? x : runRuntime(p, m.weights, {x}).back();
+    for (float f : v) *lo = std::min(*lo, double(f)), *hi = std::max(*hi, double(f));
+  }
+}
+
+// Asymmetric int8 parameters of a range: scale (hi - lo) / 255, zero point -128 - lo / scale.
+inline void int8Params(double lo, double hi, float* scale, int32_t* zeroPoint) {
+  *scale = float(std::max(hi - lo, 1e-8) / 255.0);
+  *zeroPoint = int32_t(std::lround(std::min(127.0, std::max(-128.0, -128.0 - lo / *scale))));
+}
+
+// Min/max calibration by hand: every conv/linear layer's input range, and its fused output's
+// (after a sole-consumer batchnorm and activation, as lower() fuses them), over `batches`
+// random batches; per-channel max|w| / 127 weight scales.
 inline QuantSpec minMaxSpec(const ExportModel& m, int batches, uint64_t seed) {
   QuantSpec spec;
   spec.calibration = "minmax";
   const Graph& g = m.graph;
-  const Shape in = g.node(g.inputIds()[0]).shape;
   for (const Node& n : g.nodes()) {
     if (n.kind != OpKind::Conv2d && n.kind != OpKind::Linear) continue;
-    const int src = n.inputs[0];
-    double lo = 0, hi = 0;
-    if (g.node(src).kind == OpKind::Input) {
-      for (int b = 0; b < batches; ++b)
-        for (float v : randomInput(numel(in), seed + b)) lo = std::min(lo, double(v)), hi = std::max(hi, double(v));
-    } else {
-      const Graph p = prefixGraph(g, src);
-      for (int b = 0; b < batches; ++b) {
-        const auto outs = runRuntime(p, m.weights, {randomInput(numel(in), seed + b)});
-        for (float v : outs.back()) lo = std::min(lo, double(v)), hi = std::max(hi, double(v));
-      }
-    }
     LayerQuant q;
-    q.inputScale = float((hi - lo) / 255.0);
-    q.inputZeroPoint = int32_t(std::lround(std::min(127.0, std::max(-128.0, -128.0 - lo / q.inputScale))));
+    double lo, hi;
+    nodeRange(m, n.inputs[0], batches, seed, &lo, &hi);
+    int8Params(lo, hi, &q.inputScale, &q.inputZeroPoint);
+    int out = n.id;
+    for (OpKind k : {OpKind::BatchNorm, OpKind::Act}) {
+      const auto c = g.consumers(out);
+      if (c.size() == 1 && g.node(c[0]).kind == k) out = c[0];
+    }
+    nodeRange(m, out, batches, seed, &lo, &hi);
+    int8Params(lo, hi, &q.outputScale, &q.outputZeroPoint);
     const auto& w = m.weights.at(n.name + ".weight");
     const int64_t c = n.attrs.outChannels, per = int64_t(w.values.size()) / c;
     for (int64_t o = 0; o < c; ++o) {
@@ -154,7 +171,6 @@ inline QuantSpec minMaxSpec(const ExportModel& m, int batches, uint64_t seed) {
       for (int64_t i = 0; i < per; ++i) mx = std::max(mx, std::fabs(double(w.values[size_t(o * per + i)])));
       q.weightScales.push_back(float(std::max(mx, 1e-8) / 127.0));
     }
-    q.outputScale = 1.f;
     spec.layers[n.name] = q;
   }
   return spec;
