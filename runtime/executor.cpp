@@ -230,7 +230,7 @@ void Executor::runInt8Op(size_t index, int64_t batch) {
         const int64_t rows = std::min<int64_t>(int8::kRows, mg - b * int8::kRows);
         for (int64_t r = 0; r < rows; ++r) {
           const int64_t ch = gi * mg + b * int8::kRows + r;
-          int8::epilogueRow(pr.epi, ch, acc + r * ppad, p, y + ((img * op.outChannels + ch) * p) * ysize, 1);
+          int8::epilogueRow(pr.epi, ch, acc + r * ppad, p, y + ((img * op.outChannels + ch) * p) * ysize, 1, isa);
         }
       };
       const int8_t pad = int8_t(xt.zeroPoint);

@@ -291,7 +291,37 @@ float epilogueOne(const Epilogue& e, int64_t c, int32_t acc) {
   return float(quantizeValue(actScalar(float(acc) * e.deq[c], e.act), e.invOutScale, e.zeroPoint));
 }
 
-void epilogueRow(const Epilogue& e, int64_t c, const int32_t* acc, int64_t n, void* y, int64_t ys) {
+#ifdef HWNAS_RT8_X86
+namespace {
+// The same operations as the scalar loop below, 16 at a time (bit-identical by construction).
+__attribute__((target("avx512f,avx512bw"))) void requantRow512(const int32_t* acc, int64_t n, float m, float lo,
+                                                               float hi, int32_t zp, int8_t* q) {
+  const __m512 vm = _mm512_set1_ps(m), vlo = _mm512_set1_ps(lo), vhi = _mm512_set1_ps(hi);
+  const __m512 magic = _mm512_set1_ps(kRoundMagic);
+  const __m512i vzp = _mm512_set1_epi32(zp);
+  int64_t i = 0;
+  for (; i + 16 <= n; i += 16) {
+    __m512 r = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_loadu_si512(reinterpret_cast<const void*>(acc + i))), vm);
+    r = _mm512_min_ps(_mm512_max_ps(r, vlo), vhi);
+    r = _mm512_sub_ps(_mm512_add_ps(r, magic), magic);
+    const __m512i v = _mm512_add_epi32(_mm512_cvttps_epi32(r), vzp);
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(q + i), _mm512_cvtepi32_epi8(v));
+  }
+  for (; i < n; ++i) {
+    float r = float(acc[i]) * m;
+    r = r < lo ? lo : r;
+    r = r > hi ? hi : r;
+    q[i] = int8_t(int32_t(roundEven(r)) + zp);
+  }
+}
+}  // namespace
+#endif
+
+void epilogueRow(const Epilogue& e, int64_t c, const int32_t* acc, int64_t n, void* y, int64_t ys, Int8Isa isa) {
+#ifdef HWNAS_RT8_X86
+  if (isa == Int8Isa::Vnni && ys == 1 && e.outI8 && clampAct(e.act))
+    return requantRow512(acc, n, e.mult[c], e.lo, e.hi, e.zeroPoint, static_cast<int8_t*>(y));
+#endif
   if (e.outI8 && clampAct(e.act)) {
     int8_t* q = static_cast<int8_t*>(y);
     const float m = e.mult[c], lo = e.lo, hi = e.hi;
@@ -329,45 +359,129 @@ void epilogueRow(const Epilogue& e, int64_t c, const int32_t* acc, int64_t n, vo
 
 // ------------------------------------------------------------------ depthwise
 
+namespace {
+// Phase planes for stride S (1 or 2, equal in both directions): P_ab[r][q] = padded[S r + a][S q + b],
+// rows2 x pw2 each, so every tap is one long contiguous multiply-add over the output plane.
+struct PhaseGeom {
+  int64_t pw2, rows2;
+};
+PhaseGeom phaseGeom(const DwGeom8& g) {
+  const int64_t s = g.sh, hp = g.h + 2 * g.ph, wp = g.w + 2 * g.pw;
+  return {(wp + s - 1) / s, (hp + s - 1) / s + 1};
+}
+bool phased(const DwGeom8& g) { return g.sh == g.sw && (g.sh == 1 || g.sh == 2); }
+}  // namespace
+
 int64_t depthwiseScratchBytes(const DwGeom8& g) {
   const int64_t ph = g.h + 2 * g.ph + g.sh, pw = g.w + 2 * g.pw + g.sw + 16;
-  return ph * pw * 2 + g.ow * 4 + 64;
+  int64_t bytes = ph * pw * 2 + g.ow * 4 + 64;
+  if (phased(g)) {
+    const PhaseGeom p = phaseGeom(g);
+    bytes = std::max(bytes, int64_t(g.sh) * g.sh * p.rows2 * p.pw2 * 2 + 64 + g.oh * p.pw2 * 4 + 64);
+  }
+  auto r16 = [](int64_t v) { return (v + 15) / 16 * 16; };
+  const kernels::DwGeom fg{g.h, g.w, g.oh, g.ow, g.kh, g.kw, g.sh, g.sw, g.ph, g.pw};
+  const int64_t floats = r16(g.h * g.w) + r16(g.oh * g.ow) + r16(int64_t(g.kh) * g.kw) +
+                         r16(kernels::depthwiseScratchFloats(fg)) + r16(g.ow);
+  return std::max(bytes, floats * 4 + 64);
 }
 
 namespace {
 
-// acc row = sum over taps of w * padded[(oh*sh + i)][ow*sw + j]; int16 padded plane holds x - zx.
-__attribute__((always_inline)) inline void dwBody(const int8_t* x, int32_t zx, const int8_t* w, int32_t bias,
-                                                  const DwGeom8& g, const Epilogue& e, int64_t c, void* y,
-                                                  void* scratch) {
-  const int64_t pw = g.w + 2 * g.pw + g.sw + 16, phh = g.h + 2 * g.ph + g.sh;
-  int16_t* pad = static_cast<int16_t*>(scratch);
-  int32_t* acc = reinterpret_cast<int32_t*>(pad + phh * pw);
-  for (int64_t i = 0; i < phh * pw; ++i) pad[i] = 0;
-  for (int64_t r = 0; r < g.h; ++r) {
-    int16_t* dst = pad + (r + g.ph) * pw + g.pw;
-    const int8_t* src = x + r * g.w;
-    for (int64_t q = 0; q < g.w; ++q) dst[q] = int16_t(src[q] - zx);
+// Strides 1 and 2: phase planes (see PhaseGeom), acc[oh * pw2 + ow] over the whole plane per tap.
+__attribute__((always_inline)) inline void dwPhased(const int8_t* __restrict x, int32_t zx, const int8_t* w,
+                                                    int32_t bias, const DwGeom8& g, const Epilogue& e, int64_t c,
+                                                    void* y, void* scratch) {
+  const int64_t H = g.h, W = g.w, OH = g.oh, OW = g.ow, PH = g.ph, PW = g.pw;
+  const int KH = g.kh, KW = g.kw, S = g.sh;
+  const PhaseGeom pg = phaseGeom(g);
+  const int64_t pw2 = pg.pw2, rows2 = pg.rows2, planeSize = rows2 * pw2;
+  int16_t* __restrict planes = static_cast<int16_t*>(scratch);
+  int32_t* __restrict acc =
+      reinterpret_cast<int32_t*>(static_cast<char*>(scratch) + (int64_t(S) * S * planeSize * 2 + 63) / 64 * 64);
+  for (int64_t i = 0; i < S * S * planeSize; ++i) planes[i] = 0;
+  if (S == 1) {
+    for (int64_t r = 0; r < H; ++r) {
+      int16_t* __restrict dst = planes + (r + PH) * pw2 + PW;
+      const int8_t* src = x + r * W;
+      for (int64_t q = 0; q < W; ++q) dst[q] = int16_t(src[q] - zx);
+    }
+  } else {
+    for (int64_t r = 0; r < H; ++r) {
+      const int64_t R = r + PH;
+      int16_t* rowBase = planes + (R % 2) * 2 * planeSize + (R / 2) * pw2;
+      const int8_t* src = x + r * W;
+      for (int64_t q = 0; q < W; ++q) {
+        const int64_t Q = q + PW;
+        rowBase[(Q % 2) * planeSize + Q / 2] = int16_t(src[q] - zx);
+      }
+    }
   }
+  const int64_t n = OH * pw2;
+  for (int64_t t = 0; t < n; ++t) acc[t] = bias;
+  for (int i = 0; i < KH; ++i)
+    for (int j = 0; j < KW; ++j) {
+      const int32_t wv = w[i * KW + j];
+      const int16_t* __restrict src = planes + ((i % S) * S + (j % S)) * planeSize + (i / S) * pw2 + j / S;
+      for (int64_t t = 0; t < n; ++t) acc[t] += wv * int32_t(src[t]);
+    }
   const bool outI8 = e.outI8;
-  for (int64_t oh = 0; oh < g.oh; ++oh) {
-    for (int64_t ow = 0; ow < g.ow; ++ow) acc[ow] = bias;
-    for (int i = 0; i < g.kh; ++i) {
-      const int16_t* row = pad + (oh * g.sh + i) * pw;
-      for (int j = 0; j < g.kw; ++j) {
-        const int32_t wv = w[i * g.kw + j];
-        const int16_t* src = row + j;
-        if (g.sw == 1) {
-          for (int64_t ow = 0; ow < g.ow; ++ow) acc[ow] += wv * src[ow];
+  for (int64_t oh = 0; oh < OH; ++oh) {
+    if (outI8)
+      epilogueRow(e, c, acc + oh * pw2, OW, static_cast<int8_t*>(y) + oh * OW, 1);
+    else
+      epilogueRow(e, c, acc + oh * pw2, OW, static_cast<float*>(y) + oh * OW, 1);
+  }
+}
+
+// acc row = sum over taps of w * padded[(oh*sh + i)][ow*sw + j]; int16 padded plane holds x - zx.
+// Geometry is copied to locals: acc (int32) could alias the struct's int fields otherwise,
+// which keeps the compiler from vectorizing the tap loops.
+__attribute__((always_inline)) inline void dwBody(const int8_t* __restrict x, int32_t zx, const int8_t* w,
+                                                  int32_t bias, const DwGeom8& g, const Epilogue& e, int64_t c,
+                                                  void* y, void* scratch) {
+  if (phased(g)) return dwPhased(x, zx, w, bias, g, e, c, y, scratch);
+  const int64_t H = g.h, W = g.w, OH = g.oh, OW = g.ow, PH = g.ph, PW = g.pw;
+  const int KH = g.kh, KW = g.kw, SH = g.sh, SW = g.sw;
+  const int64_t pw = W + 2 * PW + SW + 16, phh = H + 2 * PH + SH;
+  int16_t* __restrict pad = static_cast<int16_t*>(scratch);
+  int32_t* __restrict acc = reinterpret_cast<int32_t*>(pad + phh * pw);
+  for (int64_t r = 0; r < PH; ++r)
+    for (int64_t q = 0; q < pw; ++q) pad[r * pw + q] = 0;
+  for (int64_t r = 0; r < H; ++r) {
+    int16_t* __restrict dst = pad + (r + PH) * pw;
+    const int8_t* src = x + r * W;
+    for (int64_t q = 0; q < PW; ++q) dst[q] = 0;
+    for (int64_t q = 0; q < W; ++q) dst[PW + q] = int16_t(src[q] - zx);
+    for (int64_t q = PW + W; q < pw; ++q) dst[q] = 0;
+  }
+  for (int64_t r = PH + H; r < phh; ++r)
+    for (int64_t q = 0; q < pw; ++q) pad[r * pw + q] = 0;
+  int32_t wk[64];
+  const bool small = KH * KW <= 64;
+  if (small)
+    for (int i = 0; i < KH * KW; ++i) wk[i] = w[i];
+  const bool outI8 = e.outI8;
+  for (int64_t oh = 0; oh < OH; ++oh) {
+    for (int64_t ow = 0; ow < OW; ++ow) acc[ow] = bias;
+    for (int i = 0; i < KH; ++i) {
+      const int16_t* row = pad + (oh * SH + i) * pw;
+      for (int j = 0; j < KW; ++j) {
+        const int32_t wv = small ? wk[i * KW + j] : int32_t(w[i * KW + j]);
+        const int16_t* __restrict src = row + j;
+        if (SW == 1) {
+          for (int64_t ow = 0; ow < OW; ++ow) acc[ow] += wv * int32_t(src[ow]);
+        } else if (SW == 2) {
+          for (int64_t ow = 0; ow < OW; ++ow) acc[ow] += wv * int32_t(src[2 * ow]);
         } else {
-          for (int64_t ow = 0; ow < g.ow; ++ow) acc[ow] += wv * src[ow * g.sw];
+          for (int64_t ow = 0; ow < OW; ++ow) acc[ow] += wv * int32_t(src[ow * SW]);
         }
       }
     }
     if (outI8)
-      epilogueRow(e, c, acc, g.ow, static_cast<int8_t*>(y) + oh * g.ow, 1);
+      epilogueRow(e, c, acc, OW, static_cast<int8_t*>(y) + oh * OW, 1);
     else
-      epilogueRow(e, c, acc, g.ow, static_cast<float*>(y) + oh * g.ow, 1);
+      epilogueRow(e, c, acc, OW, static_cast<float*>(y) + oh * OW, 1);
   }
 }
 
@@ -392,6 +506,34 @@ __attribute__((target("avx512f,avx512bw"))) void dwAvx512(const int8_t* x, int32
 
 void depthwisePlane(Int8Isa isa, const int8_t* x, int32_t zx, const int8_t* w, int32_t bias, const DwGeom8& g,
                     const Epilogue& e, int64_t c, void* y, void* scratch) {
+  // The fp32 depthwise kernel on the integers x - zx and w: every product and partial sum is
+  // an integer below 255 * 127 * taps < 2^24, so float arithmetic (FMA or not, any order) is
+  // exact and gives the int32 accumulator bit for bit on every path.
+  if (int64_t(g.kh) * g.kw <= 256) {
+    auto r16 = [](int64_t v) { return (v + 15) / 16 * 16; };
+    const kernels::Isa fi = isa == Int8Isa::Vnni && kernels::isaSupported(kernels::Isa::Avx512) ? kernels::Isa::Avx512
+                            : isa != Int8Isa::Scalar && kernels::isaSupported(kernels::Isa::Avx2) ? kernels::Isa::Avx2
+                                                                                                   : kernels::Isa::Scalar;
+    const kernels::DwGeom fg{g.h, g.w, g.oh, g.ow, g.kh, g.kw, g.sh, g.sw, g.ph, g.pw};
+    float* xf = static_cast<float*>(scratch);
+    float* yf = xf + r16(g.h * g.w);
+    float* wf = yf + r16(g.oh * g.ow);
+    float* fs = wf + r16(int64_t(g.kh) * g.kw);
+    int32_t* acc = reinterpret_cast<int32_t*>(fs + r16(kernels::depthwiseScratchFloats(fg)));
+    const int64_t n = g.h * g.w, kk = int64_t(g.kh) * g.kw;
+    for (int64_t i = 0; i < n; ++i) xf[i] = float(int32_t(x[i]) - zx);
+    for (int64_t i = 0; i < kk; ++i) wf[i] = float(w[i]);
+    kernels::depthwisePlane(fi, xf, wf, 0.f, fg, Act::Identity, yf, fs);
+    for (int64_t oh = 0; oh < g.oh; ++oh) {
+      const float* row = yf + oh * g.ow;
+      for (int64_t ow = 0; ow < g.ow; ++ow) acc[ow] = int32_t(row[ow]) + bias;
+      if (e.outI8)
+        epilogueRow(e, c, acc, g.ow, static_cast<int8_t*>(y) + oh * g.ow, 1, isa);
+      else
+        epilogueRow(e, c, acc, g.ow, static_cast<float*>(y) + oh * g.ow, 1, isa);
+    }
+    return;
+  }
 #ifdef HWNAS_RT8_X86
   if (isa == Int8Isa::Vnni) return dwAvx512(x, zx, w, bias, g, e, c, y, scratch);
   if (isa == Int8Isa::Avx2) return dwAvx2(x, zx, w, bias, g, e, c, y, scratch);

@@ -69,7 +69,10 @@ struct Epilogue {
 // For an op with input scale inScale, per-channel weight scales, and its output tensor.
 Epilogue makeEpilogue(float inScale, const std::vector<float>& weightScales, const TensorInfo& out, Act act);
 // n outputs of channel c from acc (stride 1) to y (element stride ys): int8_t* or float*.
-void epilogueRow(const Epilogue& e, int64_t c, const int32_t* acc, int64_t n, void* y, int64_t ys);
+// isa Vnni uses AVX-512 for the requantizing (identity / relu / relu6) rows: the same
+// operations, so the same bits.
+void epilogueRow(const Epilogue& e, int64_t c, const int32_t* acc, int64_t n, void* y, int64_t ys,
+                 Int8Isa isa = Int8Isa::Scalar);
 // One output value (the reference and the fast paths agree by construction).
 float epilogueOne(const Epilogue& e, int64_t c, int32_t acc);  // i8 out: the integer value as float
 

@@ -172,6 +172,12 @@ TEST(RuntimeInt8, DepthwiseAndLinearPathsEqualTheReference) {
         expectAllPathsExact(int8OpPlan(op, {1, 7, 11, 13}, outI8, rng), rng, 2,
                             "depthwise k" + std::to_string(k) + " s" + std::to_string(s));
       }
+      for (int st : {1, 2, 3}) {  // over 256 taps: the integer fallback kernel (phased for strides 1, 2)
+        PlanOp big = conv(3, 17, st, 8, 3);
+        big.type = OpType::DepthwiseConv2d;
+        big.act = act;
+        expectAllPathsExact(int8OpPlan(big, {1, 3, 19, 20}, outI8, rng), rng, 1, "depthwise k17 s" + std::to_string(st));
+      }
       PlanOp lin;
       lin.type = OpType::Linear;
       lin.outChannels = 11;
