@@ -222,7 +222,9 @@ TEST(OnnxExport, Int8QdqLayoutRunsInOnnxruntimeCloseToFp32) {
     EXPECT_EQ(types[n.name() + ".w_scale"], onnx::TensorProto::FLOAT) << n.name();
     EXPECT_EQ(types[n.name() + ".x_scale"], onnx::TensorProto::FLOAT) << n.name();
     EXPECT_EQ(types[n.name() + ".x_zp"], onnx::TensorProto::INT8) << n.name();
-    if (n.input_size() > 2) EXPECT_EQ(types[n.name() + ".b_q"], onnx::TensorProto::INT32) << n.name();
+    if (n.input_size() > 2) {
+      EXPECT_EQ(types[n.name() + ".b_q"], onnx::TensorProto::INT32) << n.name();
+    }
     for (const auto& p2 : p.graph().node()) {  // the weight's DQ is per channel (axis 0)
       if (p2.output(0) != n.input(1)) continue;
       EXPECT_EQ(p2.op_type(), "DequantizeLinear");
