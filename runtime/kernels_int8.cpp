@@ -82,12 +82,47 @@ std::vector<int32_t> rowSums(const int8_t* w, int64_t m, int64_t k) {
   return s;
 }
 
+namespace {
+// 1x1 stride 1: four channel rows interleaved byte-wise into [pixel][4], 16 pixels at a time.
+void packDirect(const int8_t* x, int64_t channelStride, int64_t k, int64_t p, uint8_t flip, int8_t* out) {
+  const int64_t ppad = paddedCols(p), kq = quads(k);
+  static const int8_t zeros[16] = {};
+  for (int64_t q = 0; q < kq; ++q) {
+    int8_t* o = out + q * ppad * 4;
+    const int8_t* rows[4];
+    for (int j = 0; j < 4; ++j) rows[j] = q * 4 + j < k ? x + (q * 4 + j) * channelStride : nullptr;
+    int64_t pi = 0;
+#ifdef HWNAS_RT8_X86
+    const __m128i f = _mm_set1_epi8(char(flip));
+    for (; pi + 16 <= p; pi += 16) {
+      __m128i r[4];
+      for (int j = 0; j < 4; ++j)
+        r[j] = rows[j] ? _mm_xor_si128(_mm_loadu_si128(reinterpret_cast<const __m128i*>(rows[j] + pi)), f)
+                       : _mm_loadu_si128(reinterpret_cast<const __m128i*>(zeros));
+      const __m128i a = _mm_unpacklo_epi8(r[0], r[1]), b = _mm_unpacklo_epi8(r[2], r[3]);
+      const __m128i c = _mm_unpackhi_epi8(r[0], r[1]), d = _mm_unpackhi_epi8(r[2], r[3]);
+      __m128i* dst = reinterpret_cast<__m128i*>(o + pi * 4);
+      _mm_storeu_si128(dst, _mm_unpacklo_epi16(a, b));
+      _mm_storeu_si128(dst + 1, _mm_unpackhi_epi16(a, b));
+      _mm_storeu_si128(dst + 2, _mm_unpacklo_epi16(c, d));
+      _mm_storeu_si128(dst + 3, _mm_unpackhi_epi16(c, d));
+    }
+#endif
+    for (; pi < p; ++pi)
+      for (int j = 0; j < 4; ++j) o[pi * 4 + j] = rows[j] ? int8_t(uint8_t(rows[j][pi]) ^ flip) : 0;
+    for (; pi < ppad; ++pi)
+      for (int j = 0; j < 4; ++j) o[pi * 4 + j] = 0;
+  }
+}
+}  // namespace
+
 void packConv(const int8_t* x, int64_t channelStride, const PackGeom& g, int8_t padValue, bool toUnsigned,
               int8_t* out) {
   const int64_t k = g.channels * g.kh * g.kw, p = g.oh * g.ow, ppad = paddedCols(p), kq = quads(k);
   const uint8_t flip = toUnsigned ? 0x80 : 0;
   const int8_t pad = int8_t(uint8_t(padValue) ^ flip);
   const bool direct = g.kh == 1 && g.kw == 1 && g.sh == 1 && g.sw == 1 && g.ph == 0 && g.pw == 0;
+  if (direct) return packDirect(x, channelStride, k, p, flip, out);
   for (int64_t q = 0; q < kq; ++q) {
     int8_t* o = out + q * ppad * 4;
     for (int j = 0; j < 4; ++j) {
@@ -382,7 +417,7 @@ int64_t depthwiseScratchBytes(const DwGeom8& g) {
   auto r16 = [](int64_t v) { return (v + 15) / 16 * 16; };
   const kernels::DwGeom fg{g.h, g.w, g.oh, g.ow, g.kh, g.kw, g.sh, g.sw, g.ph, g.pw};
   const int64_t floats = r16(g.h * g.w) + r16(g.oh * g.ow) + r16(int64_t(g.kh) * g.kw) +
-                         r16(kernels::depthwiseScratchFloats(fg)) + r16(g.ow);
+                         r16(kernels::depthwiseScratchFloats(fg)) + r16(g.oh * g.ow);
   return std::max(bytes, floats * 4 + 64);
 }
 
@@ -504,35 +539,56 @@ __attribute__((target("avx512f,avx512bw"))) void dwAvx512(const int8_t* x, int32
 
 }  // namespace
 
+namespace {
+
+// The fp32 depthwise kernel on the integers x - zx and w: every product and partial sum is
+// an integer below 255 * 127 * taps < 2^24, so float arithmetic (FMA or not, any order) is
+// exact and gives the int32 accumulator bit for bit on every path. The conversions are
+// compiled per path (target clones below) so they vectorize.
+__attribute__((always_inline)) inline void dwViaFloatBody(Int8Isa isa, const int8_t* __restrict x, int32_t zx,
+                                                          const int8_t* w, int32_t bias, const DwGeom8& g,
+                                                          const Epilogue& e, int64_t c, void* y, void* scratch) {
+  auto r16 = [](int64_t v) { return (v + 15) / 16 * 16; };
+  const kernels::Isa fi = isa == Int8Isa::Vnni && kernels::isaSupported(kernels::Isa::Avx512) ? kernels::Isa::Avx512
+                          : isa != Int8Isa::Scalar && kernels::isaSupported(kernels::Isa::Avx2) ? kernels::Isa::Avx2
+                                                                                                 : kernels::Isa::Scalar;
+  const kernels::DwGeom fg{g.h, g.w, g.oh, g.ow, g.kh, g.kw, g.sh, g.sw, g.ph, g.pw};
+  const int64_t n = g.h * g.w, kk = int64_t(g.kh) * g.kw, no = g.oh * g.ow;
+  float* __restrict xf = static_cast<float*>(scratch);
+  float* __restrict yf = xf + r16(n);
+  float* __restrict wf = yf + r16(no);
+  float* fs = wf + r16(kk);
+  int32_t* __restrict acc = reinterpret_cast<int32_t*>(fs + r16(kernels::depthwiseScratchFloats(fg)));
+  for (int64_t i = 0; i < n; ++i) xf[i] = float(int32_t(x[i]) - zx);
+  for (int64_t i = 0; i < kk; ++i) wf[i] = float(w[i]);
+  kernels::depthwisePlane(fi, xf, wf, 0.f, fg, Act::Identity, yf, fs);
+  for (int64_t i = 0; i < no; ++i) acc[i] = int32_t(yf[i]) + bias;
+  epilogueRow(e, c, acc, no, y, 1, isa);  // the output plane is contiguous
+}
+
+#ifdef HWNAS_RT8_X86
+__attribute__((target("avx512f,avx512bw"))) void dwViaFloat512(const int8_t* x, int32_t zx, const int8_t* w,
+                                                               int32_t bias, const DwGeom8& g, const Epilogue& e,
+                                                               int64_t c, void* y, void* scratch) {
+  dwViaFloatBody(Int8Isa::Vnni, x, zx, w, bias, g, e, c, y, scratch);
+}
+__attribute__((target("avx2"))) void dwViaFloat256(const int8_t* x, int32_t zx, const int8_t* w, int32_t bias,
+                                                   const DwGeom8& g, const Epilogue& e, int64_t c, void* y,
+                                                   void* scratch) {
+  dwViaFloatBody(Int8Isa::Avx2, x, zx, w, bias, g, e, c, y, scratch);
+}
+#endif
+
+}  // namespace
+
 void depthwisePlane(Int8Isa isa, const int8_t* x, int32_t zx, const int8_t* w, int32_t bias, const DwGeom8& g,
                     const Epilogue& e, int64_t c, void* y, void* scratch) {
-  // The fp32 depthwise kernel on the integers x - zx and w: every product and partial sum is
-  // an integer below 255 * 127 * taps < 2^24, so float arithmetic (FMA or not, any order) is
-  // exact and gives the int32 accumulator bit for bit on every path.
   if (int64_t(g.kh) * g.kw <= 256) {
-    auto r16 = [](int64_t v) { return (v + 15) / 16 * 16; };
-    const kernels::Isa fi = isa == Int8Isa::Vnni && kernels::isaSupported(kernels::Isa::Avx512) ? kernels::Isa::Avx512
-                            : isa != Int8Isa::Scalar && kernels::isaSupported(kernels::Isa::Avx2) ? kernels::Isa::Avx2
-                                                                                                   : kernels::Isa::Scalar;
-    const kernels::DwGeom fg{g.h, g.w, g.oh, g.ow, g.kh, g.kw, g.sh, g.sw, g.ph, g.pw};
-    float* xf = static_cast<float*>(scratch);
-    float* yf = xf + r16(g.h * g.w);
-    float* wf = yf + r16(g.oh * g.ow);
-    float* fs = wf + r16(int64_t(g.kh) * g.kw);
-    int32_t* acc = reinterpret_cast<int32_t*>(fs + r16(kernels::depthwiseScratchFloats(fg)));
-    const int64_t n = g.h * g.w, kk = int64_t(g.kh) * g.kw;
-    for (int64_t i = 0; i < n; ++i) xf[i] = float(int32_t(x[i]) - zx);
-    for (int64_t i = 0; i < kk; ++i) wf[i] = float(w[i]);
-    kernels::depthwisePlane(fi, xf, wf, 0.f, fg, Act::Identity, yf, fs);
-    for (int64_t oh = 0; oh < g.oh; ++oh) {
-      const float* row = yf + oh * g.ow;
-      for (int64_t ow = 0; ow < g.ow; ++ow) acc[ow] = int32_t(row[ow]) + bias;
-      if (e.outI8)
-        epilogueRow(e, c, acc, g.ow, static_cast<int8_t*>(y) + oh * g.ow, 1, isa);
-      else
-        epilogueRow(e, c, acc, g.ow, static_cast<float*>(y) + oh * g.ow, 1, isa);
-    }
-    return;
+#ifdef HWNAS_RT8_X86
+    if (isa == Int8Isa::Vnni) return dwViaFloat512(x, zx, w, bias, g, e, c, y, scratch);
+    if (isa == Int8Isa::Avx2) return dwViaFloat256(x, zx, w, bias, g, e, c, y, scratch);
+#endif
+    return dwViaFloatBody(Int8Isa::Scalar, x, zx, w, bias, g, e, c, y, scratch);
   }
 #ifdef HWNAS_RT8_X86
   if (isa == Int8Isa::Vnni) return dwAvx512(x, zx, w, bias, g, e, c, y, scratch);
