@@ -378,6 +378,22 @@ void epilogueRow(const Epilogue& e, int64_t c, const int32_t* acc, int64_t n, vo
     }
     return;
   }
+  if (e.outI8 && (e.act == Act::HSwish || e.act == Act::HSigmoid) && ys == 1) {
+    // epilogueOne's operations for these two, without the per-element switch (vectorizes).
+    int8_t* q = static_cast<int8_t*>(y);
+    const float d = e.deq[c], inv = e.invOutScale, lo = float(-128 - e.zeroPoint), hi = float(127 - e.zeroPoint);
+    const int32_t zp = e.zeroPoint;
+    const bool swish = e.act == Act::HSwish;
+    for (int64_t i = 0; i < n; ++i) {
+      const float v = float(acc[i]) * d;
+      const float g = std::min(std::max(v + 3.f, 0.f), 6.f);
+      const float a = swish ? v * g / 6.f : g / 6.f;
+      float r = a * inv;
+      r = std::min(std::max(r, lo), hi);
+      q[i] = int8_t(int32_t(roundEven(r)) + zp);
+    }
+    return;
+  }
   if (e.outI8) {
     int8_t* q = static_cast<int8_t*>(y);
     for (int64_t i = 0; i < n; ++i) q[i * ys] = int8_t(epilogueOne(e, c, acc[i]));
@@ -599,24 +615,72 @@ void depthwisePlane(Int8Isa isa, const int8_t* x, int32_t zx, const int8_t* w, i
 
 // ------------------------------------------------------------------ elementwise and pooling
 
-void quantize(const float* x, int64_t n, float scale, int32_t zeroPoint, int8_t* y) {
+namespace {
+// One multiply, clamps (a NaN fails both comparisons and is replaced by 0: the zero point),
+// round, add: no operation a compiler could fuse, so every clone computes the same bits.
+__attribute__((always_inline)) inline void quantizeBody(const float* __restrict x, int64_t n, float scale,
+                                                        int32_t zeroPoint, int8_t* __restrict y) {
   const float inv = float(1.0 / double(scale));
   const float lo = float(-128 - zeroPoint), hi = float(127 - zeroPoint);
   for (int64_t i = 0; i < n; ++i) {
     float r = x[i] * inv;
+    r = r == r ? r : 0.f;
     r = r < lo ? lo : r;
     r = r > hi ? hi : r;
-    r = r != r ? 0.f : r;  // NaN -> the zero point
     y[i] = int8_t(int32_t(roundEven(r)) + zeroPoint);
   }
+}
+#ifdef HWNAS_RT8_X86
+__attribute__((target("avx512f,avx512bw"))) void quantize512(const float* x, int64_t n, float s, int32_t zp, int8_t* y) {
+  quantizeBody(x, n, s, zp, y);
+}
+#endif
+}  // namespace
+
+void quantize(const float* x, int64_t n, float scale, int32_t zeroPoint, int8_t* y) {
+#ifdef HWNAS_RT8_X86
+  static const bool wide = int8IsaSupported(Int8Isa::Vnni);
+  if (wide) return quantize512(x, n, scale, zeroPoint, y);
+#endif
+  quantizeBody(x, n, scale, zeroPoint, y);
 }
 
 void dequantize(const int8_t* x, int64_t n, float scale, int32_t zeroPoint, float* y) {
   for (int64_t i = 0; i < n; ++i) y[i] = scale * float(int32_t(x[i]) - zeroPoint);
 }
 
+namespace {
+// i8 out with identity / relu / relu6: the activation as clamp bounds on v / outScale.
+struct AddClamp {
+  float inv, lo, hi;
+  int32_t zp;
+};
+AddClamp addClamp(Act act, const TensorInfo& yt) {
+  AddClamp c;
+  c.inv = float(1.0 / double(yt.scale));
+  c.zp = yt.zeroPoint;
+  c.lo = float(-128 - yt.zeroPoint);
+  c.hi = float(127 - yt.zeroPoint);
+  if (act == Act::Relu || act == Act::Relu6) c.lo = std::max(c.lo, 0.f);
+  if (act == Act::Relu6) c.hi = std::min(c.hi, 6.f * c.inv);
+  return c;
+}
+inline float addSum(int8_t a, float sa, int32_t za, int8_t b, float sb, int32_t zb) {
+  const float u = sa * float(int32_t(a) - za);  // two statements, no fused multiply-add on any
+  const float w = sb * float(int32_t(b) - zb);  // path (the runtime has no FMA in plain code)
+  return u + w;
+}
+}  // namespace
+
 float addOne(int8_t a, const TensorInfo& at, int8_t b, const TensorInfo& bt, Act act, const TensorInfo& yt) {
-  const float v = at.scale * float(int32_t(a) - at.zeroPoint) + bt.scale * float(int32_t(b) - bt.zeroPoint);
+  const float v = addSum(a, at.scale, at.zeroPoint, b, bt.scale, bt.zeroPoint);
+  if (yt.dtype == DType::I8 && clampAct(act)) {
+    const AddClamp c = addClamp(act, yt);
+    float r = v * c.inv;
+    r = r < c.lo ? c.lo : r;
+    r = r > c.hi ? c.hi : r;
+    return float(int32_t(roundEven(r)) + c.zp);
+  }
   const float r = actScalar(v, act);
   if (yt.dtype != DType::I8) return r;
   return float(quantizeValue(r, float(1.0 / double(yt.scale)), yt.zeroPoint));
@@ -624,6 +688,19 @@ float addOne(int8_t a, const TensorInfo& at, int8_t b, const TensorInfo& bt, Act
 
 void addInt8(const int8_t* a, const TensorInfo& at, const int8_t* b, const TensorInfo& bt, int64_t n, Act act,
              const TensorInfo& yt, void* y) {
+  if (yt.dtype == DType::I8 && clampAct(act)) {  // addOne's operations, vectorizable
+    int8_t* __restrict q = static_cast<int8_t*>(y);
+    const AddClamp c = addClamp(act, yt);
+    const float sa = at.scale, sb = bt.scale;
+    const int32_t za = at.zeroPoint, zb = bt.zeroPoint;
+    for (int64_t i = 0; i < n; ++i) {
+      float r = addSum(a[i], sa, za, b[i], sb, zb) * c.inv;
+      r = r < c.lo ? c.lo : r;
+      r = r > c.hi ? c.hi : r;
+      q[i] = int8_t(int32_t(roundEven(r)) + c.zp);
+    }
+    return;
+  }
   if (yt.dtype == DType::I8) {
     int8_t* q = static_cast<int8_t*>(y);
     for (int64_t i = 0; i < n; ++i) q[i] = int8_t(addOne(a[i], at, b[i], bt, act, yt));
