@@ -86,7 +86,9 @@ namespace {
 // 1x1 stride 1: four channel rows interleaved byte-wise into [pixel][4], 16 pixels at a time.
 void packDirect(const int8_t* x, int64_t channelStride, int64_t k, int64_t p, uint8_t flip, int8_t* out) {
   const int64_t ppad = paddedCols(p), kq = quads(k);
+#ifdef HWNAS_RT8_X86
   static const int8_t zeros[16] = {};
+#endif
   for (int64_t q = 0; q < kq; ++q) {
     int8_t* o = out + q * ppad * 4;
     const int8_t* rows[4];
@@ -251,7 +253,7 @@ __attribute__((target("avx2"))) void gemmAvx2(const int16_t* w, const int32_t* b
 
 }  // namespace
 
-void gemmBlock(Int8Isa isa, const void* packedBlock, const int32_t* bias8, int64_t kq, const int8_t* x, int64_t ppad,
+void gemmBlock([[maybe_unused]] Int8Isa isa, const void* packedBlock, const int32_t* bias8, int64_t kq, const int8_t* x, int64_t ppad,
                int32_t* acc) {
 #ifdef HWNAS_RT8_X86
   if (isa == Int8Isa::Vnni) return gemmVnni(static_cast<const int8_t*>(packedBlock), bias8, kq, x, ppad, acc);
@@ -352,7 +354,8 @@ __attribute__((target("avx512f,avx512bw"))) void requantRow512(const int32_t* ac
 }  // namespace
 #endif
 
-void epilogueRow(const Epilogue& e, int64_t c, const int32_t* acc, int64_t n, void* y, int64_t ys, Int8Isa isa) {
+void epilogueRow(const Epilogue& e, int64_t c, const int32_t* acc, int64_t n, void* y, int64_t ys,
+                 [[maybe_unused]] Int8Isa isa) {
 #ifdef HWNAS_RT8_X86
   if (isa == Int8Isa::Vnni && ys == 1 && e.outI8 && clampAct(e.act))
     return requantRow512(acc, n, e.mult[c], e.lo, e.hi, e.zeroPoint, static_cast<int8_t*>(y));
@@ -597,7 +600,7 @@ __attribute__((target("avx2"))) void dwViaFloat256(const int8_t* x, int32_t zx, 
 
 }  // namespace
 
-void depthwisePlane(Int8Isa isa, const int8_t* x, int32_t zx, const int8_t* w, int32_t bias, const DwGeom8& g,
+void depthwisePlane([[maybe_unused]] Int8Isa isa, const int8_t* x, int32_t zx, const int8_t* w, int32_t bias, const DwGeom8& g,
                     const Epilogue& e, int64_t c, void* y, void* scratch) {
   if (int64_t(g.kh) * g.kw <= 256) {
 #ifdef HWNAS_RT8_X86
