@@ -226,8 +226,13 @@ void Executor::runInt8Op(size_t index, int64_t batch) {
       const int64_t kq = int8::quads(cg * op.kernelH * op.kernelW);
       const int64_t blocks = ceilDiv(mg, int8::kRows);
       auto block = [&](int64_t img, int64_t gi, int64_t b, const int8_t* cols, int32_t* acc) {
-        int8::gemmBlock(isa, weights(gi, b, kq), pr.qbias8[gi].data() + b * int8::kRows, kq, cols, ppad, acc);
         const int64_t rows = std::min<int64_t>(int8::kRows, mg - b * int8::kRows);
+        const int64_t c0 = gi * mg + b * int8::kRows;
+        if (int8::gemmBlockRequant(isa, weights(gi, b, kq), pr.qbias8[gi].data() + b * int8::kRows, kq, cols, ppad,
+                                   p, pr.epi, c0, int(rows),
+                                   reinterpret_cast<int8_t*>(y) + (img * op.outChannels + c0) * p, p))
+          return;
+        int8::gemmBlock(isa, weights(gi, b, kq), pr.qbias8[gi].data() + b * int8::kRows, kq, cols, ppad, acc);
         for (int64_t r = 0; r < rows; ++r) {
           const int64_t ch = gi * mg + b * int8::kRows + r;
           int8::epilogueRow(pr.epi, ch, acc + r * ppad, p, y + ((img * op.outChannels + ch) * p) * ysize, 1, isa);

@@ -14,6 +14,10 @@
 
 namespace hwnas::runtime::int8 {
 
+namespace {
+constexpr float kRoundMagic = 12582912.f;  // 1.5 * 2^23: (v + M) - M rounds half to even for |v| < 2^22
+}  // namespace
+
 // ------------------------------------------------------------------ CPU features
 
 const char* int8IsaName(Int8Isa isa) {
@@ -214,6 +218,52 @@ __attribute__((target("avx512f,avx512bw,avx512vnni"))) void gemmVnni(const int8_
   for (; p < ppad; p += 16) vnniTile<1>(w, bias8, kq, x + p * 4, ppad, acc + p);
 }
 
+// The VNNI tile with the requantize epilogue in registers (identity / relu / relu6, i8 out):
+// the same float operations as epilogueRow, int8 stores masked at the last pixel.
+template <int V>
+__attribute__((target("avx512f,avx512bw,avx512vnni"), always_inline)) inline void vnniTileRequant(
+    const int8_t* w, const int32_t* bias8, int64_t kq, const int8_t* x, int64_t ppad, int64_t p0, int64_t p,
+    int rows, const float* mult8, float lo, float hi, int32_t zp, int8_t* y, int64_t ldy) {
+  __m512i a[kRows][V];
+  for (int r = 0; r < kRows; ++r)
+    for (int v = 0; v < V; ++v) a[r][v] = _mm512_set1_epi32(bias8[r]);
+  for (int64_t q = 0; q < kq; ++q) {
+    const int8_t* xq = x + q * ppad * 4;
+    __m512i xv[V];
+    for (int v = 0; v < V; ++v) xv[v] = _mm512_loadu_si512(reinterpret_cast<const void*>(xq + v * 64));
+    const int32_t* wq = reinterpret_cast<const int32_t*>(w + q * kRows * 4);
+    for (int r = 0; r < kRows; ++r) {
+      const __m512i wv = _mm512_set1_epi32(wq[r]);
+      for (int v = 0; v < V; ++v) a[r][v] = _mm512_dpbusd_epi32(a[r][v], xv[v], wv);
+    }
+  }
+  const __m512 vlo = _mm512_set1_ps(lo), vhi = _mm512_set1_ps(hi), magic = _mm512_set1_ps(kRoundMagic);
+  const __m512i vzp = _mm512_set1_epi32(zp);
+  for (int r = 0; r < rows; ++r) {
+    const __m512 vm = _mm512_set1_ps(mult8[r]);
+    for (int v = 0; v < V; ++v) {
+      const int64_t at = p0 + v * 16;
+      if (at >= p) break;
+      const __mmask16 m = at + 16 <= p ? __mmask16(0xFFFF) : __mmask16((1u << (p - at)) - 1);
+      __m512 f = _mm512_mul_ps(_mm512_cvtepi32_ps(a[r][v]), vm);
+      f = _mm512_min_ps(_mm512_max_ps(f, vlo), vhi);
+      f = _mm512_sub_ps(_mm512_add_ps(f, magic), magic);
+      const __m512i q = _mm512_add_epi32(_mm512_cvttps_epi32(f), vzp);
+      _mm512_mask_storeu_epi8(y + r * ldy + at, __mmask64(m), _mm512_castsi128_si512(_mm512_cvtepi32_epi8(q)));
+    }
+  }
+}
+
+__attribute__((target("avx512f,avx512bw,avx512vnni"))) void gemmRequantVnni(
+    const int8_t* w, const int32_t* bias8, int64_t kq, const int8_t* x, int64_t ppad, int64_t p, int rows,
+    const float* mult8, float lo, float hi, int32_t zp, int8_t* y, int64_t ldy) {
+  int64_t p0 = 0;
+  for (; p0 + 32 <= ppad; p0 += 32)
+    vnniTileRequant<2>(w, bias8, kq, x + p0 * 4, ppad, p0, p, rows, mult8, lo, hi, zp, y, ldy);
+  for (; p0 < ppad; p0 += 16)
+    vnniTileRequant<1>(w, bias8, kq, x + p0 * 4, ppad, p0, p, rows, mult8, lo, hi, zp, y, ldy);
+}
+
 // 4 rows x 8 columns per tile; each ymm holds 4 pixels x 2 partial sums (pairs of k).
 __attribute__((target("avx2"), always_inline)) inline void avx2Tile(const int16_t* w, int r0, int64_t kq,
                                                                     const int8_t* x, int64_t ppad, __m256i* out) {
@@ -262,13 +312,30 @@ void gemmBlock([[maybe_unused]] Int8Isa isa, const void* packedBlock, const int3
   gemmScalar(static_cast<const int8_t*>(packedBlock), bias8, kq, x, ppad, acc);
 }
 
+bool gemmBlockRequant([[maybe_unused]] Int8Isa isa, [[maybe_unused]] const void* packedBlock,
+                      [[maybe_unused]] const int32_t* bias8, [[maybe_unused]] int64_t kq,
+                      [[maybe_unused]] const int8_t* x, [[maybe_unused]] int64_t ppad, [[maybe_unused]] int64_t p,
+                      [[maybe_unused]] const Epilogue& e, [[maybe_unused]] int64_t c0, [[maybe_unused]] int rows,
+                      [[maybe_unused]] int8_t* y, [[maybe_unused]] int64_t ldy) {
+#ifdef HWNAS_RT8_X86
+  const bool clamp = e.act == Act::Identity || e.act == Act::Relu || e.act == Act::Relu6;
+  if (isa != Int8Isa::Vnni || !e.outI8 || !clamp) return false;
+  float mult8[kRows] = {};
+  for (int r = 0; r < rows; ++r) mult8[r] = e.mult[c0 + r];
+  gemmRequantVnni(static_cast<const int8_t*>(packedBlock), bias8, kq, x, ppad, p, rows, mult8, e.lo, e.hi,
+                  e.zeroPoint, y, ldy);
+  return true;
+#else
+  return false;
+#endif
+}
+
 // ------------------------------------------------------------------ epilogue
 
 namespace {
 
 // Round half to even for |v| < 2^22 with two float additions (the same on every path and
 // vectorizable without SSE4.1).
-constexpr float kRoundMagic = 12582912.f;  // 1.5 * 2^23
 // (-ffast-math is never used for the runtime, so the compiler keeps both additions.)
 inline float roundEven(float v) { return (v + kRoundMagic) - kRoundMagic; }
 

@@ -53,6 +53,14 @@ void packLinear(const int8_t* x, int64_t n, int64_t f, bool toUnsigned, int8_t* 
 void gemmBlock(Int8Isa isa, const void* packedBlock, const int32_t* bias8, int64_t kq, const int8_t* x, int64_t ppad,
                int32_t* acc);
 
+struct Epilogue;
+// The same block with the epilogue fused (requantized in registers) where the path has it
+// (VNNI, i8 out, identity / relu / relu6): writes rows (<= 8) rows of p int8 outputs, channel
+// c0 + r at y + r * ldy; returns false (nothing done) elsewhere. Same bits as
+// gemmBlock + epilogueRow.
+bool gemmBlockRequant(Int8Isa isa, const void* packedBlock, const int32_t* bias8, int64_t kq, const int8_t* x,
+                      int64_t ppad, int64_t p, const Epilogue& e, int64_t c0, int rows, int8_t* y, int64_t ldy);
+
 // ---- epilogue: int32 accumulator (bias included) of output channel c -> output value.
 // Output i8: q = clamp(round(act(acc * deq[c]) / outScale)) + outZeroPoint; for identity,
 // relu and relu6 this is the integer-only-friendly form round(clamp(acc * mult[c])) + zp.
