@@ -261,8 +261,11 @@ KernelText emitOp(const rt::Plan& p, size_t i, const Offsets& off) {
       k << "  y[idx] = " << actCall("x0[idx]", op.act) << ";\n";
       flatLaunch(outPer);
       break;
+    case rt::OpType::Quantize:
+    case rt::OpType::Dequantize:  // requireFloatPlan refuses int8 plans before code is generated
     case rt::OpType::Count:
-      throw Error("cuda backend: op #" + std::to_string(i) + " '" + op.name + "' has an unknown type");
+      throw Error("cuda backend: op #" + std::to_string(i) + " '" + op.name + "' (" + rt::opTypeName(op.type) +
+                  ") has no fp32 kernel");
   }
   k << "}\n\n";
   return {k.str(), l.str()};
@@ -456,7 +459,7 @@ std::string cudaReadme(const std::string& modelName, const rt::Plan& plan, int64
     << "- `model.h`: `hwnas_model::CudaModel(weightsPath)`, `run(hostIn, hostOut, batch)`.\n"
     << "- `weights.bin`: magic `HWNASCUW`, u32 version 1, u32 0, u64 float count, float32 values,\n"
     << "  u64 FNV-1a 64 checksum (little-endian).\n"
-    << "- int8 (`__dp4a`) kernels are not generated yet: the runtime plan has no int8 ops.\n\n"
+    << "- int8 (`__dp4a`) kernels are not generated yet: this backend writes fp32 only.\n\n"
     << "| # | kernel | key |\n|---|---|---|\n";
   for (size_t i = 0; i < plan.ops.size(); ++i)
     o << "| " << i << " | op" << i << "_" << bd::identifier(rt::opTypeName(plan.ops[i].type)) << " | `"
@@ -481,7 +484,7 @@ BackendResult CudaBackend::write(const ExportModel& model, const std::string& ou
   out.copyFrom(src + "/exporter/cuda_host_shim.h", "cuda_host_shim.h");
   out.write("README.md", cudaReadme(model.name, plan, options.maxBatch));
   return out.commit({"cuda: " + std::to_string(plan.ops.size()) +
-                     " fp32 kernels; int8 (dp4a) kernels not generated: the runtime plan has no int8 ops yet"});
+                     " fp32 kernels; int8 (dp4a) kernels not generated yet (fp32 only)"});
 }
 
 }  // namespace hwnas

@@ -5,7 +5,7 @@
 // device buffer per tensor for up to maxBatch images and launches the kernels in plan order),
 // model.h (class CudaModel, no CUDA types), weights.bin, an example main.cpp, cuda_host_shim.h
 // (so the same model.cu compiles as host C++ with -DHWNAS_CUDA_HOST_SHIM) and README.md.
-// int8 (dp4a) kernels are not generated: the runtime plan has no int8 ops yet.
+// int8 (dp4a) kernels are not generated yet: int8 plans are refused (fp32 only).
 //
 // weights.bin: "HWNASCUW", u32 version (1), u32 0, u64 float count, the floats (op order: weight,
 // bias, weight2, bias2), u64 FNV-1a 64 of every byte before it; all little-endian.

@@ -202,7 +202,9 @@ std::vector<int64_t> referenceImage(const rt::Plan& plan, const std::vector<Quan
       case rt::OpType::Activation:
         for (size_t i = 0; i < y.size(); ++i) y[i] = hlsfx::act(x[i], a, aw, af);
         break;
-      case rt::OpType::Count: throw Error("fpga backend: op '" + op.name + "' has an unknown type");
+      case rt::OpType::Quantize:
+      case rt::OpType::Dequantize:  // requireFloatPlan refuses int8 plans first
+      case rt::OpType::Count: throw Error("fpga backend: op '" + op.name + "' has no fixed-point kernel");
     }
     t[op.output] = std::move(y);
   }
@@ -395,7 +397,9 @@ std::string emitLayer(const rt::Plan& plan, size_t i, const QuantOp& q, const Fo
       o << "}\n\n";
       break;
     }
-    case rt::OpType::Count: throw Error("fpga backend: op '" + op.name + "' has an unknown type");
+    case rt::OpType::Quantize:
+    case rt::OpType::Dequantize:
+    case rt::OpType::Count: throw Error("fpga backend: op '" + op.name + "' has no fixed-point kernel");
   }
   return o.str();
 }

@@ -160,9 +160,9 @@ TEST(RuntimePlan, ForeignFilesAndNewerVersions) {
   EXPECT_NE(errorOf("").find("not an hwnas plan file"), std::string::npos);
   EXPECT_NE(errorOf("PK\x03\x04 this is a zip file, not a plan").find("not an hwnas plan file"), std::string::npos);
   std::string b = smallPlan().serialize();
-  b[8] = 2;
+  b[8] = 3;
   const std::string msg = errorOf(b);
-  EXPECT_NE(msg.find("version 2"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("version 3"), std::string::npos) << msg;
   Rng rng(4);
   std::string garbage = "HWNASPLN";
   for (int i = 0; i < 4000; ++i) garbage.push_back(char(rng.uniformInt(256)));
