@@ -310,7 +310,15 @@ ExportPipelineResult runExportPipeline(const ExportModel& input, const ExportRec
         batches.emplace_back(x.data(), x.data() + x.numel());
       }
       st.quant = calibrate(st.model, batches, co);
-      detail << st.quant->layers.size() << " int8 layers, " << batches.size() << " calibration batches of " << per << " training images";
+      detail << st.quant->layers.size() << " layers calibrated, " << batches.size() << " calibration batches of " << per << " training images";
+      if (p.keepFp32 > 0) {
+        say(s.name + ": per-layer sensitivity");
+        const auto sens = layerSensitivity(st.model, *st.quant, batches, options.threads);
+        st.quant = keepSensitiveLayersFp32(*st.quant, sens, p.keepFp32);
+        detail << "; mixed precision, kept fp32 (most sensitive):";
+        for (size_t k = 0; k < sens.size() && int(k) < p.keepFp32; ++k)
+          detail << " " << sens[k].layer << " (rel. error " << num(sens[k].relativeError) << ")";
+      }
     } else if (p.pass == "quantize") {  // qat
       s.name = "quantize(qat " + std::to_string(p.epochs) + " epoch(s))";
       say("pass " + std::to_string(i + 1) + ": " + s.name);

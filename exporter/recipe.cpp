@@ -57,7 +57,9 @@ PassSpec parsePass(const YamlNode& n) {
   } else if (p.pass == "quantize") {
     p.method = n["method"].asEnum({"ptq", "qat"});
     if (p.method == "ptq") {
-      n.checkKeys({"pass", "method", "calibration", "batches"});
+      n.checkKeys({"pass", "method", "calibration", "batches", "keep_fp32"});
+      p.keepFp32 = n.getInt("keep_fp32", 0);
+      if (p.keepFp32 < 0) n["keep_fp32"].fail("must be >= 0");
       if (n.has("calibration")) p.calibration = n["calibration"].asEnum({"minmax", "percentile", "entropy"});
       p.batches = n.getInt("batches", p.batches);
       if (p.batches < 1) n["batches"].fail("must be >= 1");

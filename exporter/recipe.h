@@ -30,6 +30,7 @@ struct PassSpec {
   // quantize (ptq)
   std::string calibration = "minmax";  // minmax | percentile | entropy
   int batches = 8;                     // calibration batches of 64 training images
+  int keepFp32 = 0;                    // mixed precision: the N most sensitive layers stay fp32
   // finetune / qat (epochs of training)
   int epochs = 1;
   int64_t maxSteps = -1;

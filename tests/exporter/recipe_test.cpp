@@ -48,7 +48,7 @@ passes:
   - {pass: prune, method: magnitude, sparsity: 0.3, scope: global}
   - {pass: lowrank, method: tucker2, energy: 0.8, skip: [a]}
   - {pass: finetune, epochs: 2, max_steps: 5, lr: 0.05, batch_size: 32, optimizer: adamw, distill: {teacher: runs/t, alpha: 0.4, temperature: 2, cache: false}}
-  - {pass: quantize, method: ptq, calibration: entropy, batches: 3}
+  - {pass: quantize, method: ptq, calibration: entropy, batches: 3, keep_fp32: 2}
 )");
   EXPECT_EQ(r.dataset, "mnist");
   EXPECT_EQ(r.trainLimit, 100);
@@ -63,6 +63,7 @@ passes:
   EXPECT_FALSE(r.passes[3].distill.cache);
   EXPECT_EQ(r.passes[4].calibration, "entropy");
   EXPECT_EQ(r.passes[4].batches, 3);
+  EXPECT_EQ(r.passes[4].keepFp32, 2);
   EXPECT_EQ(defaultExportRecipe().passes.at(0).pass, "fold_bn");
 }
 
