@@ -18,6 +18,7 @@
 #include "exporter/model_io.h"
 #include "exporter/onnx_export.h"
 #include "exporter/recipe.h"
+#include "tools/tool_main.h"
 
 namespace po = boost::program_options;
 namespace fs = std::filesystem;
@@ -135,14 +136,4 @@ int run(int argc, char** argv) {
 
 }  // namespace
 
-int main(int argc, char** argv) {
-  try {
-    return run(argc, argv);
-  } catch (const Error& e) {
-    std::cerr << "nas-export: " << e.what() << std::endl;
-    return e.exitCode();
-  } catch (const std::exception& e) {
-    std::cerr << "nas-export: " << e.what() << std::endl;
-    return 1;
-  }
-}
+int main(int argc, char** argv) { return hwnas::toolMain("nas-export", run, argc, argv); }

@@ -19,6 +19,7 @@
 #include "latency_luts/validate.h"
 #include "search_spaces/search_space.h"
 #include "trainer/model_def.h"
+#include "tools/tool_main.h"
 
 namespace po = boost::program_options;
 using namespace hwnas;
@@ -405,14 +406,4 @@ int run(int argc, char** argv) {
 
 }  // namespace
 
-int main(int argc, char** argv) {
-  try {
-    return run(argc, argv);
-  } catch (const Error& e) {
-    std::cerr << "nas-lut: " << e.what() << std::endl;
-    return e.exitCode();
-  } catch (const std::exception& e) {
-    std::cerr << "nas-lut: " << e.what() << std::endl;
-    return 1;
-  }
-}
+int main(int argc, char** argv) { return hwnas::toolMain("nas-lut", run, argc, argv); }

@@ -21,6 +21,7 @@
 #include "nas/search_engine.h"
 #include "nas/search_problem.h"
 #include "nas/search_report.h"
+#include "tools/tool_main.h"
 
 namespace po = boost::program_options;
 namespace fs = std::filesystem;
@@ -228,14 +229,4 @@ int run(int argc, char** argv) {
 
 }  // namespace
 
-int main(int argc, char** argv) {
-  try {
-    return run(argc, argv);
-  } catch (const Error& e) {
-    std::cerr << "nas-search: " << e.what() << std::endl;
-    return e.exitCode();
-  } catch (const std::exception& e) {
-    std::cerr << "nas-search: " << e.what() << std::endl;
-    return 1;
-  }
-}
+int main(int argc, char** argv) { return hwnas::toolMain("nas-search", run, argc, argv); }

@@ -16,6 +16,7 @@
 #include "search_spaces/nb201_space.h"
 #include "search_spaces/search_space.h"
 #include "trainer/model_def.h"
+#include "tools/tool_main.h"
 
 namespace po = boost::program_options;
 using namespace hwnas;
@@ -204,14 +205,4 @@ int run(int argc, char** argv) {
 
 }  // namespace
 
-int main(int argc, char** argv) {
-  try {
-    return run(argc, argv);
-  } catch (const Error& e) {
-    std::cerr << "nas-space: " << e.what() << std::endl;
-    return e.exitCode();
-  } catch (const std::exception& e) {
-    std::cerr << "nas-space: " << e.what() << std::endl;
-    return 1;
-  }
-}
+int main(int argc, char** argv) { return hwnas::toolMain("nas-space", run, argc, argv); }

@@ -21,6 +21,7 @@
 #include "trainer/model_def.h"
 #include "trainer/safetensors.h"
 #include "trainer/training.h"
+#include "tools/tool_main.h"
 
 namespace po = boost::program_options;
 namespace fs = std::filesystem;
@@ -399,14 +400,4 @@ static int run(int argc, char** argv) {
   return 0;
 }
 
-int main(int argc, char** argv) {
-  try {
-    return run(argc, argv);
-  } catch (const Error& e) {
-    std::cerr << "nas-train: " << e.what() << std::endl;
-    return e.exitCode();
-  } catch (const std::exception& e) {
-    std::cerr << "nas-train: " << e.what() << std::endl;
-    return 1;
-  }
-}
+int main(int argc, char** argv) { return hwnas::toolMain("nas-train", run, argc, argv); }
