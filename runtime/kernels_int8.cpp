@@ -491,6 +491,25 @@ PhaseGeom phaseGeom(const DwGeom8& g) {
   return {(wp + s - 1) / s, (hp + s - 1) / s + 1};
 }
 bool phased(const DwGeom8& g) { return g.sh == g.sw && (g.sh == 1 || g.sh == 2); }
+
+// Row-pair planes for the AVX2 / AVX-512 kernels: unit [b][r][q] (int32) holds the int16 pair
+// (padded[r][SW q + b], padded[r + 1][SW q + b]) of x - zx (0 in the padding), so one vpmaddwd
+// with the broadcast weight pair (w[i][j], w[i + 1][j]) adds two taps for 8 / 16 consecutive
+// output pixels. rows R = (OH - 1) SH + KH, q16 covers every 16-wide output chunk.
+struct PairGeom {
+  int64_t rows, q, ow16;
+};
+PairGeom pairGeom(const DwGeom8& g) {
+  const int64_t ow16 = (g.ow + 15) / 16 * 16;
+  return {(g.oh - 1) * g.sh + g.kh, (ow16 + (g.kw - 1) / g.sw + 15) / 16 * 16, ow16};
+}
+int64_t a64(int64_t bytes) { return (bytes + 63) / 64 * 64; }
+// padded int16 plane, pair planes, weight pairs, tap offsets, acc plane (+16 slack for full-width stores).
+int64_t pairScratchBytes(const DwGeom8& g) {
+  const PairGeom p = pairGeom(g);
+  return a64((p.rows + 1) * (int64_t(g.sw) * p.q + 32) * 2) + a64(int64_t(g.sw) * p.rows * p.q * 4) +
+         a64(int64_t(g.kh) * g.kw * 4) + a64(int64_t(g.kw) * 8) + a64((g.oh * g.ow + 16) * 4) + 64;
+}
 }  // namespace
 
 int64_t depthwiseScratchBytes(const DwGeom8& g) {
@@ -504,7 +523,7 @@ int64_t depthwiseScratchBytes(const DwGeom8& g) {
   const kernels::DwGeom fg{g.h, g.w, g.oh, g.ow, g.kh, g.kw, g.sh, g.sw, g.ph, g.pw};
   const int64_t floats = r16(g.h * g.w) + r16(g.oh * g.ow) + r16(int64_t(g.kh) * g.kw) +
                          r16(kernels::depthwiseScratchFloats(fg)) + r16(g.oh * g.ow);
-  return std::max(bytes, floats * 4 + 64);
+  return std::max({bytes, floats * 4 + 64, pairScratchBytes(g)});
 }
 
 namespace {
@@ -611,17 +630,6 @@ void dwScalar(const int8_t* x, int32_t zx, const int8_t* w, int32_t bias, const 
   dwBody(x, zx, w, bias, g, e, c, y, scratch);
 }
 
-#ifdef HWNAS_RT8_X86
-__attribute__((target("avx2"))) void dwAvx2(const int8_t* x, int32_t zx, const int8_t* w, int32_t bias,
-                                            const DwGeom8& g, const Epilogue& e, int64_t c, void* y, void* scratch) {
-  dwBody(x, zx, w, bias, g, e, c, y, scratch);
-}
-__attribute__((target("avx512f,avx512bw"))) void dwAvx512(const int8_t* x, int32_t zx, const int8_t* w,
-                                                          int32_t bias, const DwGeom8& g, const Epilogue& e,
-                                                          int64_t c, void* y, void* scratch) {
-  dwBody(x, zx, w, bias, g, e, c, y, scratch);
-}
-#endif
 
 }  // namespace
 
@@ -652,34 +660,294 @@ __attribute__((always_inline)) inline void dwViaFloatBody(Int8Isa isa, const int
   epilogueRow(e, c, acc, no, y, 1, isa);  // the output plane is contiguous
 }
 
-#ifdef HWNAS_RT8_X86
-__attribute__((target("avx512f,avx512bw"))) void dwViaFloat512(const int8_t* x, int32_t zx, const int8_t* w,
-                                                               int32_t bias, const DwGeom8& g, const Epilogue& e,
-                                                               int64_t c, void* y, void* scratch) {
-  dwViaFloatBody(Int8Isa::Vnni, x, zx, w, bias, g, e, c, y, scratch);
-}
-__attribute__((target("avx2"))) void dwViaFloat256(const int8_t* x, int32_t zx, const int8_t* w, int32_t bias,
-                                                   const DwGeom8& g, const Epilogue& e, int64_t c, void* y,
-                                                   void* scratch) {
-  dwViaFloatBody(Int8Isa::Avx2, x, zx, w, bias, g, e, c, y, scratch);
-}
-#endif
 
 }  // namespace
 
+#ifdef HWNAS_RT8_X86
+namespace {
+
+// Fills the int16 padded plane (x - zx, zeros around), the weight pairs and tap offsets; the
+// row-pair planes are interleaved from the padded plane by each path. Compiled per path.
+struct PairBufs {
+  const int16_t* pad;  // [rows + 1][padStride]
+  int64_t padStride;
+  uint32_t* planes;    // [SW][rows][q]
+  const uint32_t* wp;  // [(KH + 1) / 2][KW]
+  const int64_t* off;  // per tap column j: (j % SW) * rows * q + j / SW
+  int32_t* acc;        // [OH * OW + 16]
+};
+int64_t padStrideOf(const DwGeom8& g, const PairGeom& p) { return int64_t(g.sw) * p.q + 32; }
+__attribute__((always_inline)) inline PairBufs buildPairs(const int8_t* __restrict x, int32_t zx, const int8_t* w,
+                                                          const DwGeom8& g, const PairGeom& p, void* scratch,
+                                                          bool fillPad) {
+  const int64_t H = g.h, W = g.w, PH = g.ph, PW = g.pw, R = p.rows, Q = p.q;
+  const int KH = g.kh, KW = g.kw, SW = g.sw, KH2 = (KH + 1) / 2;
+  const int64_t ps = padStrideOf(g, p);
+  char* base = static_cast<char*>(scratch);
+  base += (64 - reinterpret_cast<uintptr_t>(base) % 64) % 64;
+  int16_t* __restrict pad = reinterpret_cast<int16_t*>(base);
+  base += a64((R + 1) * ps * 2);
+  uint32_t* planes = reinterpret_cast<uint32_t*>(base);
+  base += a64(int64_t(SW) * R * Q * 4);
+  uint32_t* __restrict wp = reinterpret_cast<uint32_t*>(base);
+  base += a64(int64_t(KH) * KW * 4);  // room for the horizontal pairs too
+  int64_t* __restrict off = reinterpret_cast<int64_t*>(base);
+  base += a64(int64_t(KW) * 8);
+  int32_t* acc = reinterpret_cast<int32_t*>(base);
+  const int64_t q0 = std::min(PW, ps), q1 = std::min(PW + W, ps);
+  for (int64_t r = 0; fillPad && r <= R; ++r) {
+    int16_t* __restrict dst = pad + r * ps;
+    const int64_t xr = r - PH;
+    if (xr < 0 || xr >= H) {
+      for (int64_t q = 0; q < ps; ++q) dst[q] = 0;
+      continue;
+    }
+    const int8_t* __restrict src = x + xr * W - PW;
+    for (int64_t q = 0; q < q0; ++q) dst[q] = 0;
+    for (int64_t q = q0; q < q1; ++q) dst[q] = int16_t(int32_t(src[q]) - zx);
+    for (int64_t q = std::max(q1, q0); q < ps; ++q) dst[q] = 0;
+  }
+  for (int a = 0; a < KH2; ++a)
+    for (int j = 0; j < KW; ++j) {
+      const uint32_t lo = uint16_t(int16_t(w[(2 * a) * KW + j]));
+      const uint32_t hi = 2 * a + 1 < KH ? uint16_t(int16_t(w[(2 * a + 1) * KW + j])) : 0u;
+      wp[a * KW + j] = lo | (hi << 16);
+    }
+  for (int j = 0; j < KW; ++j) off[j] = (j % SW) * R * Q + j / SW;
+  return {pad, ps, planes, wp, off, acc};
+}
+// Portable interleave (any stride).
+__attribute__((always_inline)) inline void interleavePairs(const PairBufs& b, const DwGeom8& g, const PairGeom& p) {
+  const int64_t R = p.rows, Q = p.q, ps = b.padStride;
+  const int SW = g.sw;
+  for (int64_t r = 0; r < R; ++r) {
+    const int16_t* __restrict ra = b.pad + r * ps;
+    const int16_t* __restrict rb = ra + ps;
+    for (int s = 0; s < SW; ++s) {
+      uint32_t* __restrict dst = b.planes + s * R * Q + r * Q;
+      for (int64_t q = 0; q < Q; ++q)
+        dst[q] = uint32_t(uint16_t(ra[q * SW + s])) | (uint32_t(uint16_t(rb[q * SW + s])) << 16);
+    }
+  }
+}
+
+// The horizontal-pair loop of dwPairs512 (see there); CKH, CKW2 > 0 fix the kernel size.
+struct HArgs {
+  const int16_t* pad;
+  int64_t ps;
+  int SW, SH;
+  int64_t OH, OW;
+  int KH, KW2;
+  const uint32_t* wh;
+  int32_t* acc;
+};
+template <int CKH, int CKW2>
+__attribute__((target("avx512f,avx512bw"))) void dwH512(const HArgs& h, __m512i vi, __m512i vbias) {
+  const int kh = CKH > 0 ? CKH : h.KH, kw2 = CKW2 > 0 ? CKW2 : h.KW2;
+  const int64_t OH = h.OH, OW = h.OW, ps = h.ps;
+  const int SW = h.SW, SH = h.SH;
+  for (int64_t oh = 0; oh < OH; ++oh) {
+    for (int64_t ow0 = 0; ow0 < OW; ow0 += 16) {
+      __m512i s = vbias;
+      for (int i = 0; i < kh; ++i) {
+        const int16_t* row = h.pad + (oh * SH + i) * ps + SW * ow0;
+        for (int jp = 0; jp < kw2; ++jp) {
+          __m512i v = _mm512_loadu_si512(reinterpret_cast<const void*>(row + 2 * jp));
+          if (SW == 1) v = _mm512_permutexvar_epi16(vi, v);
+          s = _mm512_add_epi32(s, _mm512_madd_epi16(v, _mm512_set1_epi32(int32_t(h.wh[i * kw2 + jp]))));
+        }
+      }
+      _mm512_storeu_si512(reinterpret_cast<void*>(h.acc + oh * OW + ow0), s);  // overrun: next row / slack
+    }
+  }
+}
+
+__attribute__((target("avx512f,avx512bw"))) void dwPairs512(const int8_t* x, int32_t zx, const int8_t* w,
+                                                            int32_t bias, const DwGeom8& g, const Epilogue& e,
+                                                            int64_t c, void* y, void* scratch) {
+  const PairGeom p = pairGeom(g);
+  const PairBufs b = buildPairs(x, zx, w, g, p, scratch, false);
+  const int64_t OH = g.oh, OW = g.ow, Q = p.q, R = p.rows, ps = b.padStride;
+  const int KW = g.kw, SH = g.sh, SW = g.sw, KH2 = (g.kh + 1) / 2;
+  {
+    // The padded plane: zero rows (ps is a multiple of 32), then x - zx 32 at a time (masked
+    // loads and stores at the row's end: nothing past the plane is read).
+    int16_t* pad = const_cast<int16_t*>(b.pad);
+    const __m512i z = _mm512_setzero_si512(), vzx = _mm512_set1_epi16(int16_t(zx));
+    const int64_t H = g.h, W = g.w, PH = g.ph, PW = g.pw;
+    const int64_t wEnd = std::min(W, ps - PW);
+    for (int64_t r = 0; r <= R; ++r) {
+      int16_t* dst = pad + r * ps;
+      for (int64_t q = 0; q < ps; q += 32) _mm512_storeu_si512(reinterpret_cast<void*>(dst + q), z);
+      const int64_t xr = r - PH;
+      if (xr < 0 || xr >= H) continue;
+      const int8_t* src = x + xr * W;
+      for (int64_t q = 0; q < wEnd; q += 32) {
+        const int64_t m = std::min<int64_t>(32, wEnd - q);
+        const __mmask32 k = m == 32 ? __mmask32(0xffffffffu) : __mmask32((1u << m) - 1u);
+        const __m256i bytes = _mm512_castsi512_si256(_mm512_maskz_loadu_epi8(__mmask64(k), src + q));
+        const __m512i v = _mm512_sub_epi16(_mm512_cvtepi8_epi16(bytes), vzx);
+        _mm512_mask_storeu_epi16(dst + PW + q, k, v);
+      }
+    }
+  }
+  if (SW == 1 || SW == 2) {
+    // Horizontal pairs: unit k = (pad[r][SW (ow0 + k) + j], pad[r][SW (ow0 + k) + j + 1]) times
+    // (w[i][j], w[i][j + 1]) (0 past the last column): for stride 2 a plain load of 32 int16, for
+    // stride 1 one vpermw of a load. Columns read with a zero weight or for pixels past OW only
+    // fill unused lanes.
+    const int KH = g.kh, KW2 = (KW + 1) / 2;
+    uint32_t* wh = const_cast<uint32_t*>(b.wp);
+    for (int i = 0; i < KH; ++i)
+      for (int jp = 0; jp < KW2; ++jp) {
+        const uint32_t lo = uint16_t(int16_t(w[i * KW + 2 * jp]));
+        const uint32_t hi = 2 * jp + 1 < KW ? uint16_t(int16_t(w[i * KW + 2 * jp + 1])) : 0u;
+        wh[i * KW2 + jp] = lo | (hi << 16);
+      }
+    alignas(64) int16_t idx[32];
+    for (int k = 0; k < 16; ++k) {
+      idx[2 * k] = int16_t(k);
+      idx[2 * k + 1] = int16_t(k + 1);
+    }
+    const __m512i vi = _mm512_load_si512(reinterpret_cast<const void*>(idx));
+    const __m512i vbias = _mm512_set1_epi32(bias);
+    // kh x kw2 fixed at compile time for 3x3 and 5x5 (weights stay in registers), else generic.
+    const HArgs h{b.pad, ps, SW, SH, OH, OW, KH, KW2, wh, b.acc};
+    if (KH == 3 && KW2 == 2)
+      dwH512<3, 2>(h, vi, vbias);
+    else if (KH == 5 && KW2 == 3)
+      dwH512<5, 3>(h, vi, vbias);
+    else
+      dwH512<0, 0>(h, vi, vbias);
+    return epilogueRow(e, c, b.acc, OH * OW, y, 1, Int8Isa::Vnni);
+  } else {
+    interleavePairs(b, g, p);
+  }
+  const __m512i vbias = _mm512_set1_epi32(bias);
+  for (int64_t oh = 0; oh < OH; ++oh) {
+    for (int64_t ow0 = 0; ow0 < OW; ow0 += 16) {
+      __m512i s = vbias;
+      for (int a = 0; a < KH2; ++a) {
+        const uint32_t* row = b.planes + (oh * SH + 2 * a) * Q + ow0;
+        for (int j = 0; j < KW; ++j) {
+          const uint32_t* src = row + b.off[j];
+          s = _mm512_add_epi32(s, _mm512_madd_epi16(_mm512_loadu_si512(reinterpret_cast<const void*>(src)),
+                                                    _mm512_set1_epi32(int32_t(b.wp[a * KW + j]))));
+        }
+      }
+      _mm512_storeu_si512(reinterpret_cast<void*>(b.acc + oh * OW + ow0), s);  // overrun: next row / slack
+    }
+  }
+  epilogueRow(e, c, b.acc, OH * OW, y, 1, Int8Isa::Vnni);
+}
+
+__attribute__((target("avx2"))) void dwPairs256(const int8_t* x, int32_t zx, const int8_t* w, int32_t bias,
+                                                const DwGeom8& g, const Epilogue& e, int64_t c, void* y,
+                                                void* scratch) {
+  const PairGeom p = pairGeom(g);
+  const bool horizontal = g.sw == 1 || g.sw == 2;
+  const PairBufs b = buildPairs(x, zx, w, g, p, scratch, !horizontal);
+  const int64_t OH = g.oh, OW = g.ow, Q = p.q;
+  const int KW = g.kw, SH = g.sh, KH2 = (g.kh + 1) / 2;
+  if (horizontal) {
+    const int64_t SW = g.sw, ps = b.padStride;
+    {
+      // The padded plane (ps is a multiple of 32): zero rows, then x - zx 16 at a time, the
+      // row's last (< 16) columns one by one (nothing past the plane is read).
+      int16_t* pad = const_cast<int16_t*>(b.pad);
+      const __m256i z = _mm256_setzero_si256(), vzx = _mm256_set1_epi16(int16_t(zx));
+      const int64_t H = g.h, W = g.w, PH = g.ph, PW = g.pw, R = p.rows;
+      const int64_t wEnd = std::min(W, ps - PW);
+      for (int64_t r = 0; r <= R; ++r) {
+        int16_t* dst = pad + r * ps;
+        for (int64_t q = 0; q < ps; q += 16) _mm256_storeu_si256(reinterpret_cast<__m256i*>(dst + q), z);
+        const int64_t xr = r - PH;
+        if (xr < 0 || xr >= H) continue;
+        const int8_t* src = x + xr * W;
+        int64_t q = 0;
+        for (; q + 16 <= wEnd; q += 16) {
+          const __m256i v = _mm256_sub_epi16(
+              _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(src + q))), vzx);
+          _mm256_storeu_si256(reinterpret_cast<__m256i*>(dst + PW + q), v);
+        }
+        for (; q < wEnd; ++q) dst[PW + q] = int16_t(int32_t(src[q]) - zx);
+      }
+    }
+    // Horizontal pairs as in dwPairs512, 16 outputs per step: stride 2 loads the pairs directly;
+    // stride 1 interleaves columns c and c + 1 with vpunpck{l,h}wd (outputs 0-3, 8-11 and 4-7,
+    // 12-15) and puts the two halves back in order at the end.
+    const int KH = g.kh, KW2 = (KW + 1) / 2;
+    uint32_t* wh = const_cast<uint32_t*>(b.wp);
+    for (int i = 0; i < KH; ++i)
+      for (int jp = 0; jp < KW2; ++jp) {
+        const uint32_t lo = uint16_t(int16_t(w[i * KW + 2 * jp]));
+        const uint32_t hi = 2 * jp + 1 < KW ? uint16_t(int16_t(w[i * KW + 2 * jp + 1])) : 0u;
+        wh[i * KW2 + jp] = lo | (hi << 16);
+      }
+    const __m256i vbias = _mm256_set1_epi32(bias);
+    for (int64_t oh = 0; oh < OH; ++oh) {
+      for (int64_t ow0 = 0; ow0 < OW; ow0 += 16) {
+        __m256i s0 = vbias, s1 = vbias;
+        for (int i = 0; i < KH; ++i) {
+          const int16_t* row = b.pad + (oh * SH + i) * ps + SW * ow0;
+          for (int jp = 0; jp < KW2; ++jp) {
+            const __m256i wv = _mm256_set1_epi32(int32_t(wh[i * KW2 + jp]));
+            const __m256i va = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(row + 2 * jp));
+            if (SW == 1) {
+              const __m256i vb = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(row + 2 * jp + 1));
+              s0 = _mm256_add_epi32(s0, _mm256_madd_epi16(_mm256_unpacklo_epi16(va, vb), wv));
+              s1 = _mm256_add_epi32(s1, _mm256_madd_epi16(_mm256_unpackhi_epi16(va, vb), wv));
+            } else {
+              const __m256i vb = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(row + 2 * jp + 16));
+              s0 = _mm256_add_epi32(s0, _mm256_madd_epi16(va, wv));
+              s1 = _mm256_add_epi32(s1, _mm256_madd_epi16(vb, wv));
+            }
+          }
+        }
+        if (SW == 1) {
+          const __m256i lo = _mm256_permute2x128_si256(s0, s1, 0x20), hi = _mm256_permute2x128_si256(s0, s1, 0x31);
+          s0 = lo;
+          s1 = hi;
+        }
+        int32_t* dst = b.acc + oh * OW + ow0;  // overrun (<= 15): next row / slack
+        _mm256_storeu_si256(reinterpret_cast<__m256i*>(dst), s0);
+        _mm256_storeu_si256(reinterpret_cast<__m256i*>(dst + 8), s1);
+      }
+    }
+    return epilogueRow(e, c, b.acc, OH * OW, y, 1, Int8Isa::Avx2);
+  }
+  interleavePairs(b, g, p);
+  const __m256i vbias = _mm256_set1_epi32(bias);
+  for (int64_t oh = 0; oh < OH; ++oh) {
+    for (int64_t ow0 = 0; ow0 < OW; ow0 += 8) {
+      __m256i s = vbias;
+      for (int a = 0; a < KH2; ++a) {
+        const uint32_t* row = b.planes + (oh * SH + 2 * a) * Q + ow0;
+        for (int j = 0; j < KW; ++j) {
+          const uint32_t* src = row + b.off[j];
+          s = _mm256_add_epi32(s, _mm256_madd_epi16(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(src)),
+                                                    _mm256_set1_epi32(int32_t(b.wp[a * KW + j]))));
+        }
+      }
+      _mm256_storeu_si256(reinterpret_cast<__m256i*>(b.acc + oh * OW + ow0), s);  // overrun: next row / slack
+    }
+  }
+  epilogueRow(e, c, b.acc, OH * OW, y, 1, Int8Isa::Avx2);
+}
+
+}  // namespace
+#endif
+
 void depthwisePlane([[maybe_unused]] Int8Isa isa, const int8_t* x, int32_t zx, const int8_t* w, int32_t bias, const DwGeom8& g,
                     const Epilogue& e, int64_t c, void* y, void* scratch) {
-  if (int64_t(g.kh) * g.kw <= 256) {
 #ifdef HWNAS_RT8_X86
-    if (isa == Int8Isa::Vnni) return dwViaFloat512(x, zx, w, bias, g, e, c, y, scratch);
-    if (isa == Int8Isa::Avx2) return dwViaFloat256(x, zx, w, bias, g, e, c, y, scratch);
+  // Row-pair vpmaddwd kernels: int16 x int16 products summed in int32, exact for any kernel size.
+  if (isa == Int8Isa::Vnni) return dwPairs512(x, zx, w, bias, g, e, c, y, scratch);
+  if (isa == Int8Isa::Avx2) return dwPairs256(x, zx, w, bias, g, e, c, y, scratch);
 #endif
+  if (int64_t(g.kh) * g.kw <= 256) {
     return dwViaFloatBody(Int8Isa::Scalar, x, zx, w, bias, g, e, c, y, scratch);
   }
-#ifdef HWNAS_RT8_X86
-  if (isa == Int8Isa::Vnni) return dwAvx512(x, zx, w, bias, g, e, c, y, scratch);
-  if (isa == Int8Isa::Avx2) return dwAvx2(x, zx, w, bias, g, e, c, y, scratch);
-#endif
   dwScalar(x, zx, w, bias, g, e, c, y, scratch);
 }
 
