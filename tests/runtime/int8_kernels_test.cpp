@@ -187,6 +187,30 @@ TEST(RuntimeInt8, DepthwiseAndLinearPathsEqualTheReference) {
     }
 }
 
+TEST(RuntimeInt8, DepthwiseOddShapesEqualTheReference) {
+  // The vpmaddwd depthwise kernels: 7x7 (generic loop), rectangular kernels (odd tap rows and
+  // columns paired with a zero weight), no padding, uneven padding width, rows wider than one
+  // 16-pixel step, stride 3 (row-pair planes).
+  Rng rng(31);
+  struct Case {
+    int kh, kw, s, ph, pw;
+    std::vector<int64_t> shape;
+  };
+  for (const Case& k : {Case{7, 7, 1, 3, 3, {1, 4, 23, 37}}, Case{7, 7, 2, 3, 3, {1, 4, 23, 37}},
+                        Case{3, 5, 1, 0, 2, {1, 5, 9, 40}}, Case{5, 2, 2, 2, 0, {1, 5, 12, 33}},
+                        Case{1, 3, 1, 0, 1, {1, 3, 6, 17}}, Case{3, 3, 3, 1, 1, {1, 3, 20, 50}}}) {
+    PlanOp op = conv(int(k.shape[1]), k.kh, k.s, k.ph, int(k.shape[1]));
+    op.kernelW = k.kw;
+    op.padW = k.pw;
+    op.type = OpType::DepthwiseConv2d;
+    op.act = Act::Relu6;
+    for (bool outI8 : {true, false})
+      expectAllPathsExact(int8OpPlan(op, k.shape, outI8, rng), rng, 2,
+                          "depthwise " + std::to_string(k.kh) + "x" + std::to_string(k.kw) + " s" +
+                              std::to_string(k.s) + (outI8 ? " i8 out" : " f32 out"));
+  }
+}
+
 TEST(RuntimeInt8, QuantizedConvIsCloseToTheFloatConv) {
   // The int8 conv approximates the fp32 conv it was quantized from: errors of a few output
   // quantization steps, not garbage (this catches a wrong sign or zero-point correction).
