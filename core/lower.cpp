@@ -8,6 +8,18 @@
 
 namespace hwnas {
 
+void foldBatchNormInto(std::vector<float>& weight, std::vector<float>& bias, const std::vector<float>& gamma,
+                       const std::vector<float>& beta, const std::vector<float>& mean, const std::vector<float>& var,
+                       double eps, int64_t channels) {
+  const int64_t per = int64_t(weight.size()) / channels;
+  if (bias.empty()) bias.assign(size_t(channels), 0.f);
+  for (int64_t c = 0; c < channels; ++c) {
+    const double s = double(gamma[size_t(c)]) / std::sqrt(double(var[size_t(c)]) + eps);
+    for (int64_t i = 0; i < per; ++i) weight[size_t(c * per + i)] = float(weight[size_t(c * per + i)] * s);
+    bias[size_t(c)] = float(double(beta[size_t(c)]) + (double(bias[size_t(c)]) - double(mean[size_t(c)])) * s);
+  }
+}
+
 namespace rt = runtime;
 
 static_assert(int(ActKind::Count) == int(rt::Act::Count), "core ActKind and runtime Act must list the same kinds");
@@ -143,15 +155,7 @@ class Lowerer {
       const auto* beta = weight(b, ".bias", cs);
       const auto* mean = weight(b, ".running_mean", cs);
       const auto* var = weight(b, ".running_var", cs);
-      if (gamma) {
-        const int64_t per = int64_t(op.weight.size()) / channels;
-        if (op.bias.empty()) op.bias.assign(size_t(channels), 0.f);
-        for (int64_t c = 0; c < channels; ++c) {
-          const double s = double((*gamma)[c]) / std::sqrt(double((*var)[c]) + b.attrs.eps);
-          for (int64_t i = 0; i < per; ++i) op.weight[c * per + i] = float(op.weight[c * per + i] * s);
-          op.bias[c] = float(double((*beta)[c]) + (double(op.bias[c]) - double((*mean)[c])) * s);
-        }
-      }
+      if (gamma) foldBatchNormInto(op.weight, op.bias, *gamma, *beta, *mean, *var, b.attrs.eps, channels);
       op.name += "+" + b.name;
       done_[bn] = true;
       last = bn;

@@ -32,6 +32,15 @@ struct WeightTensor {
 // a squeeze-excite node S reads S.reduce.weight/bias and S.expand.weight/bias.
 using WeightMap = std::map<std::string, WeightTensor>;
 
+// Folds a batch norm (gamma, beta, running mean and var, eps; `channels` entries each) into the
+// producing conv/linear's weight (rows of weight.size() / channels values per output channel)
+// and bias (resized to `channels` zeros if empty): w' = w s, b' = beta + (b - mean) s with
+// s = gamma / sqrt(var + eps), in double. The one copy of this arithmetic: the lowering and the
+// exporter's fold_bn pass both call it, so a folded Graph and a lowered plan agree bit for bit.
+void foldBatchNormInto(std::vector<float>& weight, std::vector<float>& bias, const std::vector<float>& gamma,
+                       const std::vector<float>& beta, const std::vector<float>& mean, const std::vector<float>& var,
+                       double eps, int64_t channels);
+
 // The plan for g with weights from `weights`. InputError naming node and weight when one is
 // missing or mis-shaped; Error for ops the fp32 runtime cannot run (quant/dequant).
 runtime::Plan lower(const Graph& g, const WeightMap& weights);

@@ -54,16 +54,8 @@ FoldBnResult foldBatchNorm(const ExportModel& model) {
     WeightTensor nw = wt;
     WeightTensor nb;
     nb.shape = {channels};
-    if (n.attrs.bias)
-      nb.values = requireWeight(model.weights, "fold_bn", n, ".bias", channels).values;
-    else
-      nb.values.assign(size_t(channels), 0.f);
-    const int64_t per = int64_t(wt.values.size()) / channels;
-    for (int64_t c = 0; c < channels; ++c) {
-      const double s = double(gamma[size_t(c)]) / std::sqrt(double(var[size_t(c)]) + b.attrs.eps);
-      for (int64_t i = 0; i < per; ++i) nw.values[size_t(c * per + i)] = float(wt.values[size_t(c * per + i)] * s);
-      nb.values[size_t(c)] = float(double(beta[size_t(c)]) + (double(nb.values[size_t(c)]) - double(mean[size_t(c)])) * s);
-    }
+    if (n.attrs.bias) nb.values = requireWeight(model.weights, "fold_bn", n, ".bias", channels).values;
+    foldBatchNormInto(nw.values, nb.values, gamma, beta, mean, var, b.attrs.eps, channels);
     Node copy = n;
     copy.attrs.bias = true;
     remap[size_t(n.id)] = copyNode(r.model.graph, copy, remap);

@@ -3,8 +3,7 @@
 // beta + (bias - mean) * gamma / sqrt(var + eps); the layer gains a bias). Invariant: the folded
 // model computes the same function as the input (in inference mode); batchnorms it cannot fold
 // (after an add, a pool, a layer with other consumers) are kept unchanged.
-// The arithmetic is the same as core/lower.cpp's absorbBnAct (duplicated here on purpose while
-// core/lower.cpp is being reworked; both must stay in step).
+// The arithmetic is core's foldBatchNormInto (core/lower.h), the same call the lowering makes.
 #pragma once
 #include "exporter/export_model.h"
 
