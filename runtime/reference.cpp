@@ -23,8 +23,12 @@ double referenceAct(double x, Act act) {
 
 namespace {
 
-void refConv(const PlanOp& op, const std::vector<int64_t>& is, const std::vector<int64_t>& os, const float* x,
-             float* y) {
+// The plainest direct convolution (grouped, strided, dilated, zero padding), shared by the fp32
+// and int8 references: each output element is start(o) plus term(input index, weight index) over
+// its in-bounds taps, accumulated in Acc and handed to finish(output index, o, sum).
+template <class Acc, class Start, class Term, class Finish>
+void directConv(const PlanOp& op, const std::vector<int64_t>& is, const std::vector<int64_t>& os, Start start,
+                Term term, Finish finish) {
   const int64_t g = op.type == OpType::DepthwiseConv2d ? is[1] : op.groups;
   const int64_t cg = is[1] / g, mg = os[1] / g;
   for (int64_t n = 0; n < os[0]; ++n)
@@ -32,19 +36,27 @@ void refConv(const PlanOp& op, const std::vector<int64_t>& is, const std::vector
       const int64_t gi = o / mg;
       for (int64_t oh = 0; oh < os[2]; ++oh)
         for (int64_t ow = 0; ow < os[3]; ++ow) {
-          double s = op.bias.empty() ? 0.0 : op.bias[o];
+          Acc s = start(o);
           for (int64_t ci = 0; ci < cg; ++ci)
             for (int i = 0; i < op.kernelH; ++i)
               for (int j = 0; j < op.kernelW; ++j) {
                 const int64_t ih = oh * op.strideH - op.padH + int64_t(i) * op.dilationH;
                 const int64_t iw = ow * op.strideW - op.padW + int64_t(j) * op.dilationW;
                 if (ih < 0 || ih >= is[2] || iw < 0 || iw >= is[3]) continue;
-                const double xv = x[((n * is[1] + gi * cg + ci) * is[2] + ih) * is[3] + iw];
-                s += xv * op.weight[((o * cg + ci) * op.kernelH + i) * op.kernelW + j];
+                s += term(((n * is[1] + gi * cg + ci) * is[2] + ih) * is[3] + iw,
+                          ((o * cg + ci) * op.kernelH + i) * op.kernelW + j);
               }
-          y[((n * os[1] + o) * os[2] + oh) * os[3] + ow] = float(referenceAct(s, op.act));
+          finish(((n * os[1] + o) * os[2] + oh) * os[3] + ow, o, s);
         }
     }
+}
+
+void refConv(const PlanOp& op, const std::vector<int64_t>& is, const std::vector<int64_t>& os, const float* x,
+             float* y) {
+  directConv<double>(
+      op, is, os, [&](int64_t o) { return op.bias.empty() ? 0.0 : double(op.bias[o]); },
+      [&](int64_t xi, int64_t wi) { return double(x[xi]) * op.weight[wi]; },
+      [&](int64_t yi, int64_t, double s) { y[yi] = float(referenceAct(s, op.act)); });
 }
 
 // int8 ops on integer-valued float buffers: accumulators in int64 from the plainest loops,
@@ -63,26 +75,10 @@ void refInt8(const Plan& plan, const PlanOp& op, const std::vector<int64_t>& is,
     case OpType::Conv2d:
     case OpType::DepthwiseConv2d: {
       const int8::Epilogue e = int8::makeEpilogue(xt.scale, op.weightScales, yt, op.act);
-      const int64_t g = op.type == OpType::DepthwiseConv2d ? is[1] : op.groups;
-      const int64_t cg = is[1] / g, mg = os[1] / g;
-      for (int64_t n = 0; n < os[0]; ++n)
-        for (int64_t o = 0; o < os[1]; ++o) {
-          const int64_t gi = o / mg;
-          for (int64_t oh = 0; oh < os[2]; ++oh)
-            for (int64_t ow = 0; ow < os[3]; ++ow) {
-              int64_t s = op.qbias.empty() ? 0 : op.qbias[o];
-              for (int64_t ci = 0; ci < cg; ++ci)
-                for (int i = 0; i < op.kernelH; ++i)
-                  for (int j = 0; j < op.kernelW; ++j) {
-                    const int64_t ih = oh * op.strideH - op.padH + int64_t(i) * op.dilationH;
-                    const int64_t iw = ow * op.strideW - op.padW + int64_t(j) * op.dilationW;
-                    if (ih < 0 || ih >= is[2] || iw < 0 || iw >= is[3]) continue;
-                    const int64_t q = int64_t(x[((n * is[1] + gi * cg + ci) * is[2] + ih) * is[3] + iw]);
-                    s += (q - xt.zeroPoint) * op.qweight[((o * cg + ci) * op.kernelH + i) * op.kernelW + j];
-                  }
-              y[((n * os[1] + o) * os[2] + oh) * os[3] + ow] = int8::epilogueOne(e, o, acc32(s));
-            }
-        }
+      directConv<int64_t>(
+          op, is, os, [&](int64_t o) { return op.qbias.empty() ? int64_t(0) : int64_t(op.qbias[o]); },
+          [&](int64_t xi, int64_t wi) { return (int64_t(x[xi]) - xt.zeroPoint) * op.qweight[wi]; },
+          [&](int64_t yi, int64_t o, int64_t s) { y[yi] = int8::epilogueOne(e, o, acc32(s)); });
       return;
     }
     case OpType::Linear: {
