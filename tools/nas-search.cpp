@@ -51,6 +51,30 @@ void removeRun(const std::string& dir) {
     fs::remove(fs::path(dir) / f);
 }
 
+// What --resume / --force allow when `out` may already hold a run: InputError for a run of another
+// config or an existing run without --resume or --force; a note when --resume finds nothing.
+// True when out holds a search.db.
+bool checkExistingRun(const std::string& out, const std::string& hash, bool resume, bool force) {
+  const std::string dbPath = (fs::path(out) / "search.db").string();
+  if (!fileExists(dbPath)) {
+    if (resume) logInfo("no run in ", out, " to resume; starting a new one");
+    return false;
+  }
+  std::optional<RunInfo> info;
+  {
+    ResultsStore existing(dbPath);
+    info = existing.run();
+  }
+  if (info && !force) {
+    if (info->configHash != hash)
+      throw InputError(out + " holds a run of another config (config hash " + info->configHash + ", this one " + hash +
+                       "); choose another --out or pass --force to replace it");
+    if (!resume)
+      throw InputError(out + " already holds this run (" + info->status + "); pass --resume to continue it or --force to start over");
+  }
+  return true;
+}
+
 int runPipelineMode(const std::string& config, const std::string& out, int64_t seed, bool dryRun, bool resume, bool force,
                     bool quiet, int threads, int stepDelayMs) {
   // The whole config is validated before anything is written.
@@ -60,23 +84,7 @@ int runPipelineMode(const std::string& config, const std::string& out, int64_t s
     std::cout << pipelinePlan(*cfg, out).dump(2) << std::endl;
     return 0;
   }
-  const std::string dbPath = (fs::path(out) / "search.db").string();
-  if (fileExists(dbPath)) {
-    std::optional<RunInfo> info;
-    {
-      ResultsStore existing(dbPath);
-      info = existing.run();
-    }
-    if (info && !force) {
-      if (info->configHash != hash)
-        throw InputError(out + " holds a run of another config (config hash " + info->configHash + ", this one " + hash +
-                         "); choose another --out or pass --force to replace it");
-      if (!resume)
-        throw InputError(out + " already holds this run (" + info->status + "); pass --resume to continue it or --force to start over");
-    }
-  } else if (resume) {
-    logInfo("no run in ", out, " to resume; starting a new one");
-  }
+  checkExistingRun(out, hash, resume, force);
   if (force) removePipelineOutputs(*cfg, out);
   PipelineOptions po;
   po.resume = resume;
@@ -160,26 +168,9 @@ int run(int argc, char** argv) {
     std::cout << plan.dump(2) << std::endl;
     return 0;
   }
-  const std::string dbPath = (fs::path(out) / "search.db").string();
-  if (fileExists(dbPath)) {
-    std::optional<RunInfo> info;
-    {
-      ResultsStore existing(dbPath);
-      info = existing.run();
-    }
-    if (info && !force) {
-      if (info->configHash != hash)
-        throw InputError(out + " holds a run of another config (config hash " + info->configHash + ", this one " + hash +
-                         "); choose another --out or pass --force to replace it");
-      if (!resume)
-        throw InputError(out + " already holds this run (" + info->status + "); pass --resume to continue it or --force to start over");
-    }
-    if (force) removeRun(out);
-  } else if (resume) {
-    logInfo("no run in ", out, " to resume; starting a new one");
-  }
+  if (checkExistingRun(out, hash, resume, force) && force) removeRun(out);
   fs::create_directories(out);
-  ResultsStore store(dbPath);
+  ResultsStore store((fs::path(out) / "search.db").string());
   bool resuming = false;
   if (auto info = store.run(); info && resume) {
     resuming = true;
