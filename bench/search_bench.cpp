@@ -10,7 +10,7 @@
 //  4. Engine throughput with the 5-member XGBoost ensemble (guided strategy, large candidate
 //     pools): candidates per second per core, counting mutation, dedup, screening table
 //     lookups, prediction and the SQLite writes.
-// Usage: search_bench [--seeds N] [--nsga-seeds N] [--only cifar|pixel3|nsga|throughput] [--threads T]
+// Usage: search_bench [--seeds N] [--nsga-seeds N] [--only cifar|pixel3|nsga|throughput] [--threads T] [--seed-base S]
 //                     [--guided '<search: lines>'] [--guided-pixel3 '<...>'] [--guided-only]
 //   --guided replaces the guided strategy's search lines (YAML under `search:`, two-space
 //   indented), e.g. --guided '  batch: 5\n  guided: {encoding: onehot+path}'.
@@ -105,7 +105,11 @@ std::string kGuidedExtra =
     "alpha: 1.0}}}\n";
 std::string kGuidedPixelExtra = kGuidedExtra;
 bool kGuidedOnly = false;
-std::string kNsgaExtra = "  nsga2: {population: 20, crossover_prob: 0.5}\n";
+// Seeds run are kSeedBase .. kSeedBase + N - 1 (tune settings on other seeds than the reported 0..N-1).
+int kSeedBase = 0;
+// Chosen on seeds 1000-1049 (--seed-base 1000), not on the reported ones: 0.250 there, vs 0.285
+// for {population: 20, crossover_prob: 0.5}.
+std::string kNsgaExtra = "  nsga2: {population: 30, offspring: 5, crossover_prob: 0.9}\n";
 
 void cifar(int seeds) {
   std::vector<int> qs = {50, 75, 100, 150, 300};
@@ -126,7 +130,7 @@ void cifar(int seeds) {
     std::map<int, std::vector<double>> test;
     auto t0 = std::chrono::steady_clock::now();
     for (int s = 0; s < seeds; ++s) {
-      p->setSeed(uint64_t(s));
+      p->setSeed(uint64_t(kSeedBase + s));
       SearchEngine e(*p, nullptr);
       SearchOutcome o = e.run();
       for (int q : qs) {
@@ -191,7 +195,7 @@ void pixel3(int seeds) {
     int violations = 0;
     auto t0 = std::chrono::steady_clock::now();
     for (int s = 0; s < seeds; ++s) {
-      p->setSeed(uint64_t(s));
+      p->setSeed(uint64_t(kSeedBase + s));
       SearchEngine e(*p, nullptr);
       SearchOutcome o = e.run();
       if (!o.best) continue;
@@ -242,7 +246,7 @@ void nsga(int seeds) {
   for (int s = 0; s < seeds; ++s) {
     for (int which = 0; which < 2; ++which) {
       SearchProblem& q = which == 0 ? *p : *pr;
-      q.setSeed(uint64_t(s));
+      q.setSeed(uint64_t(kSeedBase + s));
       SearchEngine e(q, nullptr);
       SearchOutcome o = e.run();
       auto front = paretoFront(o.rows, paretoAxes(q));
@@ -351,12 +355,13 @@ int main(int argc, char** argv) {
     else if (a == "--nsga-seeds" && i + 1 < argc) nsgaSeeds = std::atoi(argv[++i]);
     else if (a == "--only" && i + 1 < argc) only = argv[++i];
     else if (a == "--threads" && i + 1 < argc) threads = std::atoi(argv[++i]);
+    else if (a == "--seed-base" && i + 1 < argc) kSeedBase = std::atoi(argv[++i]);
     else if (a == "--guided" && i + 1 < argc) kGuidedExtra = kGuidedPixelExtra = std::string(argv[++i]) + "\n";
     else if (a == "--guided-pixel3" && i + 1 < argc) kGuidedPixelExtra = std::string(argv[++i]) + "\n";
     else if (a == "--guided-only") kGuidedOnly = true;
     else if (a == "--nsga" && i + 1 < argc) kNsgaExtra = std::string(argv[++i]) + "\n";
     else {
-      std::fprintf(stderr, "usage: search_bench [--seeds N] [--nsga-seeds N] [--only cifar|pixel3|nsga|throughput] [--threads T]\n");
+      std::fprintf(stderr, "usage: search_bench [--seeds N] [--nsga-seeds N] [--only cifar|pixel3|nsga|throughput] [--threads T] [--seed-base S]\n");
       return 2;
     }
   }

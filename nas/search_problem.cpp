@@ -489,13 +489,16 @@ void SearchProblem::parseRoot(const YamlNode& root, const std::string& baseDir) 
       (*e)["sample_size"].fail("sample_size must be between 1 and the population");
   }
   if (auto e = s.find("nsga2")) {
-    e->checkKeys({"population", "crossover_prob", "mutation_prob"});
+    e->checkKeys({"population", "offspring", "crossover_prob", "mutation_prob"});
     settings_.nsga2.population = e->getInt("population", 50);
+    settings_.nsga2.offspring = e->getInt("offspring", 0);
+    if (settings_.nsga2.offspring < 0) (*e)["offspring"].fail("offspring must be >= 1 (or 0: the population)");
     settings_.nsga2.crossoverProb = e->getDouble("crossover_prob", 0.5);
     settings_.nsga2.mutationProb = e->getDouble("mutation_prob", 0.0);
     if (settings_.nsga2.population < 4) (*e)["population"].fail("population must be >= 4");
   }
-  if (settings_.batch < 0) settings_.batch = settings_.nsga2.population;
+  if (settings_.nsga2.offspring == 0) settings_.nsga2.offspring = settings_.nsga2.population;
+  if (settings_.batch < 0) settings_.batch = settings_.nsga2.offspring;
   if (auto e = s.find("local")) {
     e->checkKeys({"mutation_prob", "neighbours"});
     settings_.local.mutationProb = e->getDouble("mutation_prob", 0.0);

@@ -136,6 +136,7 @@ class Nsga2 : public Strategy {
  public:
   Nsga2(StrategyContext ctx, const Nsga2Options& o) : Strategy(std::move(ctx)), o_(o) {
     if (o_.population < 4) throw InputError("nsga2: population must be >= 4");
+    if (o_.offspring <= 0) o_.offspring = o_.population;
   }
   std::string name() const override { return "nsga2"; }
   std::vector<ArchConfig> ask(int n) override {
@@ -179,7 +180,8 @@ class Nsga2 : public Strategy {
  private:
   void makeGeneration(Rng& rng) {
     auto seen = [&](const ArchConfig& a) { return seen_.count(a.hash()) > 0; };
-    for (int i = 0; i < o_.population; ++i) {
+    const int n = pop_.empty() ? o_.population : o_.offspring;
+    for (int i = 0; i < n; ++i) {
       ArchConfig a;
       if (pop_.empty()) {
         a = sampleFresh(rng, seen);

@@ -151,7 +151,8 @@ struct EvolutionOptions {
   double mutationProb = 0.0;   // per decision; 0 = 1 / number of decisions
 };
 struct Nsga2Options {
-  int population = 50;
+  int population = 50;  // survivors kept (the parent pool)
+  int offspring = 0;    // children per generation (0: the population, as in Deb et al.)
   double crossoverProb = 0.5;
   double mutationProb = 0.0;
 };

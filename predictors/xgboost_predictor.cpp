@@ -69,7 +69,7 @@ XgbPredictor::~XgbPredictor() {
 
 XgbParams XgbPredictor::parseParams(const JsonReader& spec) {
   spec.checkKeys({"kind", "rounds", "max_depth", "eta", "subsample", "colsample", "min_child_weight", "lambda",
-                  "nthread", "seed"});
+                  "nthread", "seed", "tree_method"});
   XgbParams p;
   p.rounds = spec.getInt("rounds", p.rounds);
   p.maxDepth = spec.getInt("max_depth", p.maxDepth);
@@ -80,6 +80,9 @@ XgbParams XgbPredictor::parseParams(const JsonReader& spec) {
   p.lambda = spec.getDouble("lambda", p.lambda);
   p.nthread = spec.getInt("nthread", p.nthread);
   p.seed = spec.getInt("seed", p.seed);
+  p.treeMethod = spec.getString("tree_method", p.treeMethod);
+  if (p.treeMethod != "exact" && p.treeMethod != "hist" && p.treeMethod != "approx")
+    spec["tree_method"].fail("unknown tree_method '" + p.treeMethod + "' (known: exact, hist, approx)");
   if (p.rounds < 1) spec["rounds"].fail("rounds must be >= 1");
   if (p.maxDepth < 1) spec["max_depth"].fail("max_depth must be >= 1");
   if (!(p.eta > 0 && p.eta <= 1)) spec["eta"].fail("eta must be in (0, 1]");
@@ -94,7 +97,8 @@ Json XgbPredictor::paramsJson(const XgbParams& p) {
               {"max_depth", p.maxDepth}, {"eta", p.eta},
               {"subsample", p.subsample}, {"colsample", p.colsample},
               {"min_child_weight", p.minChildWeight}, {"lambda", p.lambda},
-              {"nthread", p.nthread},    {"seed", p.seed}};
+              {"nthread", p.nthread},    {"seed", p.seed},
+              {"tree_method", p.treeMethod}};
 }
 
 void XgbPredictor::fit(const FeatureMatrix& x, const std::vector<double>& y, Rng& rng) {
@@ -128,7 +132,7 @@ void XgbPredictor::fit(const FeatureMatrix& x, const std::vector<double>& y, Rng
   };
   set("objective", "reg:squarederror");
   set("base_score", "0");
-  set("tree_method", "exact");
+  set("tree_method", p_.treeMethod);
   set("verbosity", "0");
   set("max_depth", std::to_string(p_.maxDepth));
   set("eta", num(p_.eta));

@@ -1,6 +1,7 @@
 // Strategies on known answers: non-dominated sorting and crowding on hand-made points (with
 // constraint domination), REA/local search/NSGA-II finding the optimum of a synthetic NB201
 // objective, and exact continuation after saveState/loadState for every strategy.
+#include <map>
 #include <gtest/gtest.h>
 
 #include <tbb/global_control.h>
@@ -146,11 +147,37 @@ TEST(Strategies, Nsga2FrontHoldsBothExtremes) {
   EXPECT_TRUE(cheap);
 }
 
+TEST(Strategies, Nsga2OffspringSetsTheGenerationSize) {
+  // population 12 survivors, 3 children per generation: 60 queries = 12 + 16 x 3.
+  std::string lat = "latency:\n  tables: [" + toy().csv + "]\n";
+  auto p = SearchProblem::parse("space: " + kSrc + "/configs/spaces/nb201.yaml\nseed: 2\nobjective:\n  accuracy: {path: " +
+                                    toy().csv + ", column: score}\n  minimize: [{metric: latency, device: toy}]\n" + lat +
+                                    "search: {strategy: nsga2, queries: 60, nsga2: {population: 12, offspring: 3}}\n",
+                                "<toy>", "");
+  SearchOutcome o = SearchEngine(*p, nullptr).run();
+  ASSERT_EQ(o.rows.size(), 60u);
+  std::map<int64_t, int> perGeneration;
+  for (const auto& r : o.rows) ++perGeneration[r.generation];
+  ASSERT_EQ(perGeneration.size(), 17u);
+  for (const auto& [g, n] : perGeneration) EXPECT_EQ(n, g == perGeneration.begin()->first ? 12 : 3) << "generation " << g;
+  // a bad value is a config error naming the key
+  try {
+    SearchProblem::parse("space: " + kSrc + "/configs/spaces/nb201.yaml\nobjective:\n  accuracy: {path: " + toy().csv +
+                             ", column: score}\n  minimize: [{metric: latency, device: toy}]\n" + lat +
+                             "search: {strategy: nsga2, queries: 60, nsga2: {offspring: -2}}\n",
+                         "<toy>", "");
+    FAIL() << "no error";
+  } catch (const ConfigError& e) {
+    EXPECT_NE(std::string(e.what()).find("offspring"), std::string::npos) << e.what();
+  }
+}
+
 TEST(Strategies, SaveLoadGivesTheSameContinuation) {
   std::vector<std::string> searches = {
       "  strategy: random\n  queries: 60\n  batch: 4\n",
       "  strategy: evolution\n  queries: 60\n  batch: 3\n  evolution: {population: 10, sample_size: 3}\n",
       "  strategy: nsga2\n  queries: 60\n  nsga2: {population: 8}\n",
+      "  strategy: nsga2\n  queries: 60\n  nsga2: {population: 8, offspring: 3}\n",
       "  strategy: local\n  queries: 60\n  batch: 5\n",
       "  strategy: guided\n  queries: 40\n  batch: 4\n  guided: {initial: 8, candidates: 40, target: clip, predictor: {kind: ensemble, members: 3, member: {kind: ridge}}}\n",
   };
