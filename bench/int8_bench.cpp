@@ -10,6 +10,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <ctime>
 #include <functional>
 #include <map>
 #include <string>
@@ -82,6 +83,12 @@ struct Result {
   double fp32 = 0, int8 = 0, fp32Min = 0, fp32Max = 0, int8Min = 0, int8Max = 0;
 };
 
+double threadCpuMs() {
+  timespec t{};
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
+  return double(t.tv_sec) * 1e3 + double(t.tv_nsec) / 1e6;
+}
+
 double median(std::vector<double> v) {
   std::sort(v.begin(), v.end());
   return v[v.size() / 2];
@@ -120,14 +127,16 @@ Result runCase(const Case& c, int rounds, int isa, bool ops) {
   ef.run(x);
   const double once = std::chrono::duration<double>(Clock::now() - t0).count();
   const int calls = std::max(1, int(0.04 / std::max(once, 1e-6)));
-  std::vector<double> tf, tq;
+  std::vector<double> tf, tq, cf, cq;  // wall and this thread's CPU time (1 thread: the pool runs inline)
   for (int r = 0; r < rounds; ++r) {
     for (int side = 0; side < 2; ++side) {
       runtime::Executor& ex = side == 0 ? ef : eq;
       std::vector<float>& y = side == 0 ? yf : yq;
+      const double c0 = threadCpuMs();
       const auto s = Clock::now();
       for (int i = 0; i < calls; ++i) ex.run({x.data()}, {y.data()});
       (side == 0 ? tf : tq).push_back(std::chrono::duration<double, std::milli>(Clock::now() - s).count() / calls);
+      (side == 0 ? cf : cq).push_back((threadCpuMs() - c0) / calls);
     }
   }
   Result res;
@@ -141,18 +150,57 @@ Result runCase(const Case& c, int rounds, int isa, bool ops) {
               "(top-1 agreement %d/%lld, max |logit err| %.3g of %.3g; %d calls x %d rounds)\n",
               c.name.c_str(), res.fp32, res.fp32Min, res.fp32Max, runtime::int8::int8IsaName(eq.int8Isa()), res.int8,
               res.int8Min, res.int8Max, res.int8 / res.fp32, agree, (long long)c.batch, maxErr, maxAbs, calls, rounds);
+  // On a shared machine the wall clock also counts time the thread was descheduled; CPU time
+  // does not (it still includes cache and frequency effects of the neighbours).
+  std::printf("%-28s cpu time: fp32 %8.3f ms  int8 %8.3f ms  ratio int8/fp32 %.2f\n", "", median(cf), median(cq),
+              median(cq) / median(cf));
   if (ops) {
-    std::vector<int64_t> nf, nq;
-    ef.setOpTimer(&nf);
-    eq.setOpTimer(&nq);
-    std::map<std::string, std::pair<double, double>> byType;  // fp32, int8 ms by op type
-    for (int i = 0; i < calls; ++i) {
-      ef.run({x.data()}, {yf.data()});
-      for (size_t k = 0; k < nf.size(); ++k) byType[runtime::opTypeName(fp.ops[k].type)].first += nf[k] / 1e6 / calls;
-      eq.run({x.data()}, {yq.data()});
-      for (size_t k = 0; k < nq.size(); ++k) byType[runtime::opTypeName(q.ops[k].type)].second += nq[k] / 1e6 / calls;
+    // Per op type, median over the rounds of the per-call means: fp32, int8 as run above, and
+    // (VNNI) the planar int8 layout of the earlier kernels, interleaved.
+    runtime::ExecutorOptions po = o;
+    po.int8ChannelsLast = 0;
+    runtime::Executor ep(q, po);
+    std::vector<float> yp(yq.size());
+    runtime::Executor* sides[3] = {&ef, &eq, &ep};
+    const runtime::Plan* plans[3] = {&fp, &q, &q};
+    std::vector<float>* outs[3] = {&yf, &yq, &yp};
+    std::map<std::string, std::vector<std::vector<double>>> byType;  // type -> side -> per round ms
+    std::vector<std::vector<double>> perOp[2];  // int8 op -> rounds (channels-last, planar)
+    perOp[0].resize(q.ops.size());
+    perOp[1].resize(q.ops.size());
+    for (int r = 0; r < rounds; ++r) {
+      std::map<std::string, double> acc[3];
+      for (int side = 0; side < 3; ++side) {
+        std::vector<int64_t> ns;
+        sides[side]->setOpTimer(&ns);
+        for (int i = 0; i < calls; ++i) {
+          sides[side]->run({x.data()}, {outs[side]->data()});
+          for (size_t k = 0; k < ns.size(); ++k) {
+            acc[side][runtime::opTypeName(plans[side]->ops[k].type)] += ns[k] / 1e6 / calls;
+            if (side > 0) {
+              auto& v = perOp[side - 1][k];
+              if (int(v.size()) <= r) v.push_back(0);
+              v[r] += ns[k] / 1e6 / calls;
+            }
+          }
+        }
+        sides[side]->setOpTimer(nullptr);
+      }
+      for (int side = 0; side < 3; ++side)
+        for (const auto& [t, v] : acc[side]) {
+          auto& per = byType[t];
+          per.resize(3);
+          per[side].push_back(v);
+        }
     }
-    for (const auto& [t, v] : byType) std::printf("    %-16s fp32 %8.3f ms  int8 %8.3f ms\n", t.c_str(), v.first, v.second);
+    if (yp != yq) std::printf("    WARNING: the planar and channels-last int8 outputs differ\n");
+    for (auto& [t, per] : byType) {
+      auto med = [&](int side) { return per[side].empty() ? 0.0 : median(per[side]); };
+      std::printf("    %-16s fp32 %8.3f ms  int8 %8.3f ms  (planar int8 %8.3f ms)\n", t.c_str(), med(0), med(1), med(2));
+    }
+    if (std::getenv("INT8_BENCH_PER_OP"))
+      for (size_t k = 0; k < q.ops.size(); ++k)
+        std::printf("      %8.4f  %8.4f  %s\n", median(perOp[0][k]), median(perOp[1][k]), q.ops[k].key.c_str());
   }
   return res;
 }

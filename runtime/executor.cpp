@@ -23,6 +23,15 @@ struct Executor::Prepared {
   int8::DwGeom8 dw8;
   int8::Epilogue epi;
   int64_t packBytes = 0;  // packed X of one image and group
+  // channels-last int8 (VNNI): per group weights [M/16][K/4][16][4] (taps before channels),
+  // bias (zero-point corrections folded in) and requantize multipliers padded to 16.
+  std::vector<std::vector<int8_t>> clw;
+  std::vector<std::vector<int32_t>> clbias;
+  std::vector<std::vector<float>> clmult;
+  bool clDirect = false;  // 1x1 stride 1 unpadded: the input rows are the GEMM's X
+  int64_t clLdk = 0;      // im2col row bytes
+  int8::DwCl dwcl;
+  std::vector<float> dwf;
   int64_t sharedFloats = 0;  // op scratch shared by all threads (SE gates, batch-1 im2col)
 };
 
@@ -30,6 +39,8 @@ namespace {
 
 constexpr int64_t kElemChunk = 16384;  // elements per task of elementwise ops
 constexpr int64_t kPlaneWork = 4096;   // elements per task when grouping small planes
+constexpr int64_t kClPixels = 96;      // output pixels (or linear rows) per channels-last GEMM task
+constexpr int64_t kClChannels = 64;    // linear output channels per task
 
 int64_t ceilDiv(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
@@ -49,6 +60,7 @@ Executor::Executor(Plan plan, const ExecutorOptions& options)
       if (plan_.tensors[id].dtype != DType::F32)
         throw RuntimeError("executor: plan input/output tensor " + std::to_string(id) +
                            " is i8; plans take and give f32 (add quantize / dequantize ops)");
+  cl_ = int8Isa_ == int8::Int8Isa::Vnni && options.int8ChannelsLast != 0;
   if (options.isa >= 0 && !kernels::isaSupported(isa_))
     throw RuntimeError(std::string("executor: this CPU does not support the ") + kernels::isaName(isa_) + " kernels");
   if (options.batch < 0 || options.microBatch < 0) throw RuntimeError("executor: batch must be >= 1");
@@ -68,6 +80,10 @@ Executor::Executor(Plan plan, const ExecutorOptions& options)
     Prepared& pr = prepared_[i];
     const auto in = op.inputs.empty() ? std::vector<int64_t>() : shapeOf(op.inputs[0]);
     const auto out = shapeOf(op.output);
+    if (cl_ && isInt8Op(plan_, op)) {
+      perThread = std::max(perThread, ceilDiv(prepareInt8Cl(i), 4));
+      continue;
+    }
     if (isInt8Op(plan_, op) && (op.type == OpType::Conv2d || op.type == OpType::DepthwiseConv2d ||
                                 op.type == OpType::Linear)) {
       const TensorInfo& xt = plan_.tensors[op.inputs[0]];
@@ -199,8 +215,226 @@ std::vector<float> Executor::run(const std::vector<float>& input) {
   return out;
 }
 
+int64_t Executor::prepareInt8Cl(size_t index) {
+  const PlanOp& op = plan_.ops[index];
+  Prepared& pr = prepared_[index];
+  const auto in = op.inputs.empty() ? std::vector<int64_t>() : shapeOf(op.inputs[0]);
+  const auto out = shapeOf(op.output);
+  const TensorInfo& xt = plan_.tensors[op.inputs[0]];
+  auto padded = [](const float* v, int64_t m) {
+    std::vector<float> r(size_t(int8::round16(m)), 0.f);
+    std::copy(v, v + m, r.begin());
+    return r;
+  };
+  switch (op.type) {
+    case OpType::Quantize:
+      return out.size() == 4 && out[1] > 1 && out[2] * out[3] > 1 ? out[1] * out[2] * out[3] : 0;
+    case OpType::DepthwiseConv2d: {
+      pr.epi = int8::makeEpilogue(xt.scale, op.weightScales, plan_.tensors[op.output], op.act);
+      pr.dwcl = {in[1], in[2], in[3], out[2], out[3], op.kernelH, op.kernelW, op.strideH, op.strideW, op.padH, op.padW};
+      pr.dwf = int8::depthwiseClWeights(op.qweight.data(), in[1], op.kernelH, op.kernelW);
+      std::vector<int32_t> b(size_t(int8::round16(in[1])), 0);
+      for (int64_t c = 0; c < in[1] && !op.qbias.empty(); ++c) b[c] = op.qbias[c];
+      pr.clbias = {std::move(b)};
+      pr.clmult = {padded(pr.epi.mult.data(), in[1])};
+      return int8::depthwiseClScratchBytes(pr.dwcl);
+    }
+    case OpType::Conv2d:
+    case OpType::Linear: {
+      pr.epi = int8::makeEpilogue(xt.scale, op.weightScales, plan_.tensors[op.output], op.act);
+      const bool linear = op.type == OpType::Linear;
+      const int64_t g = linear ? 1 : op.groups, cg = linear ? shapeElements(in) / in[0] : in[1] / g;
+      const int64_t mg = op.outChannels / g, kh = linear ? 1 : op.kernelH, kw = linear ? 1 : op.kernelW;
+      const int64_t k = cg * kh * kw;
+      // Reorder each row to the channels-last im2col order (tap, channel); a linear layer on a
+      // 4-D input reads it as [pixel][channel].
+      const int64_t hw = linear && in.size() == 4 ? in[2] * in[3] : 1, c4 = linear && in.size() == 4 ? in[1] : cg;
+      std::vector<int8_t> w(size_t(mg * k));
+      for (int64_t gi = 0; gi < g; ++gi) {
+        const int8_t* src = op.qweight.data() + gi * mg * k;
+        for (int64_t r = 0; r < mg; ++r)
+          for (int64_t i = 0; i < k; ++i) {
+            int64_t j;
+            if (linear) {
+              j = (i % hw) * c4 + i / hw;  // NCHW feature i = c * hw + p -> p * C + c
+            } else {
+              const int64_t c = i / (kh * kw), t = i % (kh * kw);
+              j = t * cg + c;
+            }
+            w[size_t(r * k + j)] = src[r * k + i];
+          }
+        pr.clw.push_back(int8::packWeightsCl(w.data(), mg, k));
+        const std::vector<int32_t> sums = int8::rowSums(w.data(), mg, k);
+        std::vector<int32_t> b(size_t(int8::round16(mg)), 0);
+        for (int64_t r = 0; r < mg; ++r)
+          b[r] = (op.qbias.empty() ? 0 : op.qbias[gi * mg + r]) - (xt.zeroPoint + 128) * sums[r];
+        pr.clbias.push_back(std::move(b));
+        pr.clmult.push_back(padded(pr.epi.mult.data() + gi * mg, mg));
+      }
+      if (linear) return kClPixels * kClChannels * 4;
+      pr.pack = {cg, in[2], in[3], op.kernelH, op.kernelW, op.strideH, op.strideW, op.padH, op.padW,
+                 op.dilationH, op.dilationW, out[2], out[3]};
+      pr.clDirect = kh == 1 && kw == 1 && op.strideH == 1 && op.strideW == 1 && op.padH == 0 && op.padW == 0;
+      pr.clLdk = pr.clDirect ? 0 : int8::quads(k) * 4;
+      return kClPixels * pr.clLdk + 64 + kClPixels * int8::round16(mg) * 4;
+    }
+    default: return 0;
+  }
+}
+
+void Executor::runInt8OpCl(size_t index, int64_t batch) {
+  const PlanOp& op = plan_.ops[index];
+  Prepared& pr = prepared_[index];
+  const auto in = shapeOf(op.inputs[0], batch);
+  const auto out = shapeOf(op.output, batch);
+  const TensorInfo& xt = plan_.tensors[op.inputs[0]];
+  const TensorInfo& yt = plan_.tensors[op.output];
+  const uint8_t* x = reinterpret_cast<const uint8_t*>(raw(op.inputs[0]));
+  char* y = raw(op.output);
+  uint8_t* yu = reinterpret_cast<uint8_t*>(y);
+  float* yf = reinterpret_cast<float*>(y);
+  const int64_t ysize = dtypeBytes(yt.dtype);
+  const int64_t n = out[0];
+  auto threadScratch = [&](int thread) { return reinterpret_cast<char*>(scratch_ + perThreadScratch_ * thread); };
+  // Per image: channels and pixels of a rank-4 tensor, (elements, 1) otherwise.
+  auto cw = [](const std::vector<int64_t>& s) {
+    return s.size() == 4 ? std::pair<int64_t, int64_t>(s[1], s[2] * s[3]) : std::pair<int64_t, int64_t>(shapeElements(s) / s[0], 1);
+  };
+  const bool requant = yt.dtype == DType::I8 && (op.act == Act::Identity || op.act == Act::Relu || op.act == Act::Relu6);
+
+  switch (op.type) {
+    case OpType::Quantize: {
+      const auto [c, hw] = cw(out);
+      const float* xf = reinterpret_cast<const float*>(x);
+      pool_.parallelFor(n, [&](int64_t img, int thread) {
+        int8::quantizeCl(xf + img * c * hw, c, hw, yt.scale, yt.zeroPoint, yu + img * c * hw,
+                         reinterpret_cast<int8_t*>(threadScratch(thread)));
+      });
+      return;
+    }
+    case OpType::Dequantize: {
+      const auto [c, hw] = cw(in);
+      pool_.parallelFor(n, [&](int64_t img, int) {
+        int8::dequantizeCl(x + img * c * hw, c, hw, xt.scale, xt.zeroPoint, yf + img * c * hw);
+      });
+      return;
+    }
+    case OpType::Conv2d: {
+      const int64_t g = op.groups, c = in[1], cg = c / g, m = op.outChannels, mg = m / g;
+      const int64_t hw = in[2] * in[3], p = out[2] * out[3], chunks = ceilDiv(p, kClPixels);
+      const int64_t k = cg * op.kernelH * op.kernelW, ldacc = int8::round16(mg);
+      const uint8_t zu = uint8_t(xt.zeroPoint + 128);
+      pool_.parallelFor(n * chunks, [&](int64_t t, int thread) {
+        const int64_t img = t / chunks, p0 = (t % chunks) * kClPixels, p1 = std::min(p, p0 + kClPixels);
+        const uint8_t* xi = x + img * c * hw;
+        uint8_t* cols = reinterpret_cast<uint8_t*>(threadScratch(thread));
+        int32_t* acc = reinterpret_cast<int32_t*>(threadScratch(thread) + kClPixels * pr.clLdk + 64);
+        for (int64_t gi = 0; gi < g; ++gi) {
+          int8::GemmCl gm;
+          gm.np = p1 - p0;
+          gm.k = k;
+          gm.m = mg;
+          gm.w = pr.clw[gi].data();
+          gm.bias = pr.clbias[gi].data();
+          if (pr.clDirect) {
+            gm.x = xi + p0 * c + gi * cg;
+            gm.ldx = c;
+          } else {
+            int8::im2colCl(xi, c, gi * cg, pr.pack, zu, p0, p1, cols, pr.clLdk);
+            gm.x = cols;
+            gm.ldx = pr.clLdk;
+            gm.k = pr.clLdk;  // zero bytes to a whole quad (the weights are zero there too)
+          }
+          if (requant) {
+            int8::gemmClRequant(gm, pr.clmult[gi].data(), pr.epi, yu + (img * p + p0) * m + gi * mg, m);
+            continue;
+          }
+          int8::gemmClAcc(gm, acc, ldacc);
+          if (yt.dtype == DType::I8)
+            int8::epilogueCl(pr.epi, gi * mg, acc, ldacc, gm.np, mg, yu + (img * p + p0) * m + gi * mg, m, 1);
+          else
+            int8::epilogueCl(pr.epi, gi * mg, acc, ldacc, gm.np, mg, yf + (img * m + gi * mg) * p + p0, 1, p);
+        }
+      });
+      return;
+    }
+    case OpType::Linear: {
+      const int64_t f = shapeElements(in) / n, o = op.outChannels;
+      const int64_t rows = ceilDiv(n, kClPixels), groups = ceilDiv(o, kClChannels), kq = int8::quads(f);
+      pool_.parallelFor(rows * groups, [&](int64_t t, int thread) {
+        const int64_t r0 = (t / groups) * kClPixels, o0 = (t % groups) * kClChannels;
+        int8::GemmCl gm;
+        gm.x = x + r0 * f;
+        gm.ldx = f;
+        gm.np = std::min(kClPixels, n - r0);
+        gm.k = f;
+        gm.m = std::min(kClChannels, o - o0);
+        gm.w = pr.clw[0].data() + (o0 / int8::kClBlock) * kq * int8::kClBlock * 4;
+        gm.bias = pr.clbias[0].data() + o0;
+        if (requant) return int8::gemmClRequant(gm, pr.clmult[0].data() + o0, pr.epi, yu + r0 * o + o0, o);
+        int32_t* acc = reinterpret_cast<int32_t*>(threadScratch(thread));
+        int8::gemmClAcc(gm, acc, kClChannels);
+        int8::epilogueCl(pr.epi, o0, acc, kClChannels, gm.np, gm.m, y + (r0 * o + o0) * ysize, o, 1);
+      });
+      return;
+    }
+    case OpType::DepthwiseConv2d: {
+      const int64_t c = in[1], hw = in[2] * in[3], p = out[2] * out[3];
+      const int64_t band = int8::depthwiseClBand(pr.dwcl), bands = ceilDiv(out[2], band);
+      pool_.parallelFor(n * bands, [&](int64_t t, int thread) {
+        const int64_t img = t / bands, oh0 = (t % bands) * band, oh1 = std::min(out[2], oh0 + band);
+        int8::depthwiseCl(x + img * c * hw, xt.zeroPoint + 128, op.qweight.data(), pr.dwf.data(),
+                          pr.clbias[0].data(), pr.clmult[0].data(), pr.dwcl, pr.epi, oh0, oh1,
+                          y + img * c * p * ysize, threadScratch(thread));
+      });
+      return;
+    }
+    case OpType::Add: {
+      const uint8_t* b = reinterpret_cast<const uint8_t*>(raw(op.inputs[1]));
+      const TensorInfo& bt = plan_.tensors[op.inputs[1]];
+      if (yt.dtype == DType::I8) {
+        const int64_t total = shapeElements(out);
+        pool_.parallelFor(ceilDiv(total, kElemChunk), [&](int64_t t, int) {
+          const int64_t i0 = t * kElemChunk, len = std::min(kElemChunk, total - i0);
+          int8::addCl(x + i0, xt, b + i0, bt, len, 1, op.act, yt, yu + i0);
+        });
+      } else {
+        const auto [c, hw] = cw(out);
+        pool_.parallelFor(n, [&](int64_t img, int) {
+          int8::addCl(x + img * c * hw, xt, b + img * c * hw, bt, c, hw, op.act, yt, yf + img * c * hw);
+        });
+      }
+      return;
+    }
+    case OpType::MaxPool:
+    case OpType::GlobalAvgPool: {
+      const int64_t c = in[1], hw = in[2] * in[3], ohw = out[2] * out[3];
+      pool_.parallelFor(n, [&](int64_t img, int) {
+        if (op.type == OpType::GlobalAvgPool)
+          int8::meanCl(x + img * c * hw, c, hw, xt, yt, yu + img * c);
+        else
+          int8::maxPoolCl(x + img * c * hw, c, in[2], in[3], op, out[2], out[3], yu + img * c * ohw);
+      });
+      return;
+    }
+    case OpType::Flatten: {
+      const auto [c, hw] = cw(in);
+      if (hw == 1) {
+        std::memcpy(y, x, size_t(shapeElements(out)));
+        return;
+      }
+      pool_.parallelFor(n, [&](int64_t img, int) { int8::toChannelsFirst(x + img * c * hw, c, hw, yu + img * c * hw); });
+      return;
+    }
+    default: break;
+  }
+  throw RuntimeError("executor: op #" + std::to_string(index) + " '" + op.name + "' (" + opTypeName(op.type) +
+                     ") has no int8 kernel");
+}
+
 void Executor::runInt8Op(size_t index, int64_t batch) {
   const PlanOp& op = plan_.ops[index];
+  if (cl_) return runInt8OpCl(index, batch);
   Prepared& pr = prepared_[index];
   const auto in = shapeOf(op.inputs[0], batch);
   const auto out = shapeOf(op.output, batch);

@@ -22,6 +22,9 @@ struct ExecutorOptions {
   int isa = -1;          // -1: the best the CPU supports; else a kernels::Isa value (tests)
   int64_t microBatch = 0;  // images per pass through the plan; 0: as many as fit kMicroBatchBytes
   int int8Isa = -1;        // int8 ops: -1 int8::bestInt8Isa() (HWNAS_INT8_ISA may force one); else an Int8Isa value
+  // Layout of i8 activations inside the executor: -1 channels-last u8 on the VNNI path, planar
+  // (NCHW int8) on the others; 0 planar on every path (the earlier VNNI kernels, for comparison).
+  int int8ChannelsLast = -1;
 };
 
 // Activation arena budget that picks the micro-batch (about one core's L2).
@@ -50,6 +53,7 @@ class Executor {
   int threads() const { return pool_.threads(); }
   kernels::Isa isa() const { return isa_; }
   int8::Int8Isa int8Isa() const { return int8Isa_; }
+  bool int8ChannelsLast() const { return cl_; }  // i8 tensors held channels-last as q + 128
   std::vector<int64_t> inputShape(size_t i = 0) const;   // at batch()
   std::vector<int64_t> outputShape(size_t i = 0) const;
   const MemoryPlan& memoryPlan() const { return memory_; }
@@ -61,6 +65,8 @@ class Executor {
   struct Prepared;
   void runOp(size_t index, int64_t n);
   void runInt8Op(size_t index, int64_t n);
+  void runInt8OpCl(size_t index, int64_t n);   // the channels-last layout (docs/int8.md)
+  int64_t prepareInt8Cl(size_t index);          // returns per-thread scratch bytes
   char* raw(int32_t id) { return arena_ + memory_.offsets[id]; }
   float* tensor(int32_t id) { return reinterpret_cast<float*>(arena_ + memory_.offsets[id]); }
   std::vector<int64_t> shapeOf(int32_t id, int64_t n = 0) const {
@@ -72,6 +78,7 @@ class Executor {
   MemoryPlan memory_;
   kernels::Isa isa_;
   int8::Int8Isa int8Isa_;
+  bool cl_ = false;
   ThreadPool pool_;
   std::vector<Prepared> prepared_;
   std::unique_ptr<char[]> arenaStorage_, scratchStorage_;

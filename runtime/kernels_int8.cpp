@@ -34,7 +34,7 @@ bool int8IsaSupported(Int8Isa isa) {
   switch (isa) {
     case Int8Isa::Vnni:
       return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-             __builtin_cpu_supports("avx512vnni");
+             __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512vnni");
     case Int8Isa::Avx2: return __builtin_cpu_supports("avx2");
     case Int8Isa::Scalar: return true;
   }
@@ -1071,6 +1071,447 @@ int8_t meanPlane(const int8_t* x, int64_t n, const TensorInfo& xt, const TensorI
   float r = float(s - n * int64_t(xt.zeroPoint)) * m;
   r = std::min(std::max(r, float(-128 - yt.zeroPoint)), float(127 - yt.zeroPoint));
   return int8_t(int32_t(roundEven(r)) + yt.zeroPoint);
+}
+
+// ------------------------------------------------------------------ channels-last (VNNI path)
+
+std::vector<int8_t> packWeightsCl(const int8_t* w, int64_t m, int64_t k) {
+  const int64_t blocks = (m + kClBlock - 1) / kClBlock, kq = quads(k);
+  std::vector<int8_t> out(size_t(blocks * kq * kClBlock * 4), 0);
+  for (int64_t r = 0; r < m; ++r)
+    for (int64_t i = 0; i < k; ++i)
+      out[size_t((((r / kClBlock) * kq + i / 4) * kClBlock + r % kClBlock) * 4 + i % 4)] = w[r * k + i];
+  return out;
+}
+
+void epilogueCl(const Epilogue& e, int64_t c0, const int32_t* acc, int64_t ldacc, int64_t np, int64_t m, void* y,
+                int64_t ps, int64_t cs) {
+  if (e.outI8 && (e.act == Act::HSwish || e.act == Act::HSigmoid) && cs == 1) {
+    // epilogueRow's operations for these two, vectorized over channels.
+    const float inv = e.invOutScale, lo = float(-128 - e.zeroPoint), hi = float(127 - e.zeroPoint);
+    const int32_t zp = e.zeroPoint + 128;
+    const bool swish = e.act == Act::HSwish;
+    const float* __restrict d = e.deq.data() + c0;
+    for (int64_t p = 0; p < np; ++p) {
+      const int32_t* __restrict a = acc + p * ldacc;
+      uint8_t* __restrict q = static_cast<uint8_t*>(y) + p * ps;
+      for (int64_t c = 0; c < m; ++c) {
+        const float v = float(a[c]) * d[c];
+        const float g = std::min(std::max(v + 3.f, 0.f), 6.f);
+        const float t = swish ? v * g / 6.f : g / 6.f;
+        float r = t * inv;
+        r = std::min(std::max(r, lo), hi);
+        q[c] = uint8_t(int32_t(roundEven(r)) + zp);
+      }
+    }
+    return;
+  }
+  for (int64_t p = 0; p < np; ++p)
+    for (int64_t c = 0; c < m; ++c) {
+      const float v = epilogueOne(e, c0 + c, acc[p * ldacc + c]);
+      if (e.outI8)
+        static_cast<uint8_t*>(y)[p * ps + c * cs] = uint8_t(int32_t(v) + 128);
+      else
+        static_cast<float*>(y)[p * ps + c * cs] = v;
+    }
+}
+
+void im2colCl(const uint8_t* x, int64_t channels, int64_t c0, const PackGeom& g, uint8_t zu, int64_t p0, int64_t p1,
+              uint8_t* out, int64_t ldx) {
+  const int64_t cg = g.channels, k = cg * g.kh * g.kw;
+  for (int64_t p = p0; p < p1; ++p) {
+    uint8_t* row = out + (p - p0) * ldx;
+    const int64_t oh = p / g.ow, ow = p % g.ow;
+    for (int i = 0; i < g.kh; ++i) {
+      const int64_t ih = oh * g.sh - g.ph + int64_t(i) * g.dh;
+      for (int j = 0; j < g.kw; ++j) {
+        const int64_t iw = ow * g.sw - g.pw + int64_t(j) * g.dw;
+        uint8_t* dst = row + (int64_t(i) * g.kw + j) * cg;
+        const bool in = ih >= 0 && ih < g.h && iw >= 0 && iw < g.w;
+        if (cg <= 8) {  // short runs (a stem's 1-3 channels): bytes, no library calls
+          const uint8_t* src = x + (ih * g.w + iw) * channels + c0;
+          for (int64_t c = 0; c < cg; ++c) dst[c] = in ? src[c] : zu;
+        } else if (in) {
+          std::memcpy(dst, x + (ih * g.w + iw) * channels + c0, size_t(cg));
+        } else {
+          std::memset(dst, zu, size_t(cg));
+        }
+      }
+    }
+    for (int64_t i = k; i < ldx; ++i) row[i] = 0;
+  }
+}
+
+#ifdef HWNAS_RT8_X86
+namespace {
+
+struct ClRequant {
+  __m512 lo, hi, magic;
+  __m512i zp;
+};
+// epilogueOne's clamp-act operations on 16 accumulators (the zero point includes the +128).
+__attribute__((target("avx512f,avx512bw,avx512vl"), always_inline)) inline __m128i requant16(__m512i acc, __m512 mult,
+                                                                                    const ClRequant& r) {
+  __m512 f = _mm512_mul_ps(_mm512_cvtepi32_ps(acc), mult);
+  f = _mm512_min_ps(_mm512_max_ps(f, r.lo), r.hi);
+  // Round half to even by the conversion's embedded rounding: the same integer as roundEven()
+  // for the clamped |f| <= 256.
+  const __m512i q = _mm512_cvt_roundps_epi32(f, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  return _mm512_cvtusepi32_epi8(_mm512_add_epi32(q, r.zp));
+}
+__attribute__((target("avx512f,avx512bw,avx512vl"), always_inline)) inline ClRequant clRequant(const Epilogue& e) {
+  return {_mm512_set1_ps(e.lo), _mm512_set1_ps(e.hi), _mm512_set1_ps(kRoundMagic), _mm512_set1_epi32(e.zeroPoint + 128)};
+}
+inline __mmask16 lanes16(int64_t n) { return n >= 16 ? __mmask16(0xFFFF) : __mmask16((1u << n) - 1u); }
+
+// T pixels x V blocks of 16 output channels: T * V zmm accumulators, the pixel's 4 input bytes
+// broadcast (u8 operand), the weight quads loaded (s8 operand). Pixels past np repeat the last.
+template <int V, int T, bool Requant>
+__attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni"))) void clTile(const GemmCl& g, int64_t p0, int64_t b0,
+                                                                   const float* mult16, const ClRequant& rq,
+                                                                   void* out, int64_t ld) {
+  const int64_t kq = quads(g.k), kFull = g.k / 4, np = std::min<int64_t>(T, g.np - p0);
+  const uint8_t* xr[T];
+  for (int t = 0; t < T; ++t) xr[t] = g.x + (p0 + std::min<int64_t>(t, np - 1)) * g.ldx;
+  __m512i acc[T][V];
+  for (int v = 0; v < V; ++v) {
+    const __m512i b = _mm512_loadu_si512(reinterpret_cast<const void*>(g.bias + (b0 + v) * 16));
+    for (int t = 0; t < T; ++t) acc[t][v] = b;
+  }
+  const int8_t* wb = g.w + b0 * kq * 64;
+  for (int64_t q = 0; q < kFull; ++q) {
+    __m512i wv[V];
+    for (int v = 0; v < V; ++v) wv[v] = _mm512_loadu_si512(reinterpret_cast<const void*>(wb + (v * kq + q) * 64));
+    for (int t = 0; t < T; ++t) {
+      int32_t bits;
+      std::memcpy(&bits, xr[t] + 4 * q, 4);
+      const __m512i xb = _mm512_set1_epi32(bits);
+      for (int v = 0; v < V; ++v) acc[t][v] = _mm512_dpbusd_epi32(acc[t][v], xb, wv[v]);
+    }
+  }
+  if (kFull < kq) {  // the last 1-3 bytes of each row, read masked (nothing past the row)
+    const __mmask16 km = __mmask16((1u << (g.k - 4 * kFull)) - 1u);
+    __m512i wv[V];
+    for (int v = 0; v < V; ++v) wv[v] = _mm512_loadu_si512(reinterpret_cast<const void*>(wb + (v * kq + kFull) * 64));
+    for (int t = 0; t < T; ++t) {
+      const __m512i xb = _mm512_broadcastd_epi32(_mm_maskz_loadu_epi8(km, xr[t] + 4 * kFull));
+      for (int v = 0; v < V; ++v) acc[t][v] = _mm512_dpbusd_epi32(acc[t][v], xb, wv[v]);
+    }
+  }
+  for (int v = 0; v < V; ++v) {
+    const int64_t c = (b0 + v) * 16;
+    if (Requant) {
+      const __m512 mv = _mm512_loadu_ps(mult16 + c);
+      const __mmask16 cm = lanes16(g.m - c);
+      for (int t = 0; t < np; ++t)
+        _mm_mask_storeu_epi8(static_cast<uint8_t*>(out) + (p0 + t) * ld + c, cm, requant16(acc[t][v], mv, rq));
+    } else {
+      for (int t = 0; t < np; ++t)
+        _mm512_storeu_si512(static_cast<int32_t*>(out) + (p0 + t) * ld + c, acc[t][v]);
+    }
+  }
+}
+
+template <bool Requant>
+__attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni"))) void gemmClVnni(const GemmCl& g, const float* mult16,
+                                                                       const ClRequant& rq, void* out, int64_t ld) {
+  const int64_t blocks = (g.m + 15) / 16;
+  for (int64_t b0 = 0; b0 < blocks; b0 += 4) {
+    const int64_t v = std::min<int64_t>(4, blocks - b0);
+    if (v == 4)
+      for (int64_t p0 = 0; p0 < g.np; p0 += 6) clTile<4, 6, Requant>(g, p0, b0, mult16, rq, out, ld);
+    else if (v == 3)
+      for (int64_t p0 = 0; p0 < g.np; p0 += 8) clTile<3, 8, Requant>(g, p0, b0, mult16, rq, out, ld);
+    else if (v == 2)
+      for (int64_t p0 = 0; p0 < g.np; p0 += 12) clTile<2, 12, Requant>(g, p0, b0, mult16, rq, out, ld);
+    else
+      for (int64_t p0 = 0; p0 < g.np; p0 += 24) clTile<1, 24, Requant>(g, p0, b0, mult16, rq, out, ld);
+  }
+}
+
+__attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni"))) void gemmClRequantVnni(const GemmCl& g, const float* mult16,
+                                                                              const Epilogue& e, uint8_t* y,
+                                                                              int64_t ldy) {
+  gemmClVnni<true>(g, mult16, clRequant(e), y, ldy);
+}
+__attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni"))) void gemmClAccVnni(const GemmCl& g, int32_t* acc,
+                                                                          int64_t ldacc) {
+  const ClRequant none{};
+  gemmClVnni<false>(g, nullptr, none, acc, ldacc);
+}
+
+}  // namespace
+#endif
+
+void gemmClRequant([[maybe_unused]] const GemmCl& g, [[maybe_unused]] const float* mult16,
+                   [[maybe_unused]] const Epilogue& e, [[maybe_unused]] uint8_t* y, [[maybe_unused]] int64_t ldy) {
+#ifdef HWNAS_RT8_X86
+  return gemmClRequantVnni(g, mult16, e, y, ldy);
+#else
+  throw RuntimeError("int8: the channels-last kernels need the x86 VNNI path");
+#endif
+}
+
+void gemmClAcc([[maybe_unused]] const GemmCl& g, [[maybe_unused]] int32_t* acc, [[maybe_unused]] int64_t ldacc) {
+#ifdef HWNAS_RT8_X86
+  return gemmClAccVnni(g, acc, ldacc);
+#else
+  throw RuntimeError("int8: the channels-last kernels need the x86 VNNI path");
+#endif
+}
+
+// ---- depthwise, channels-last
+namespace {
+constexpr int64_t kDwClPlaneBytes = 96 << 10;  // float input rows of one band, about L2/20
+int64_t dwClWidth(const DwCl& g) { return (g.ow - 1) * g.sw + g.kw; }
+int64_t dwClRows(const DwCl& g, int64_t band) { return (band - 1) * g.sh + g.kh; }
+}  // namespace
+
+int64_t depthwiseClBand(const DwCl& g) {
+  const int64_t rowBytes = dwClWidth(g) * round16(g.c) * 4;
+  const int64_t rows = std::max<int64_t>(g.kh, kDwClPlaneBytes / std::max<int64_t>(1, rowBytes));
+  return std::max<int64_t>(1, std::min<int64_t>(g.oh, (rows - g.kh) / g.sh + 1));
+}
+
+int64_t depthwiseClScratchBytes(const DwCl& g) {
+  const int64_t band = depthwiseClBand(g), cp = round16(g.c);
+  return a64(dwClRows(g, band) * dwClWidth(g) * cp * 4) + a64(g.ow * cp * 4) + 128;
+}
+
+std::vector<float> depthwiseClWeights(const int8_t* w, int64_t c, int kh, int kw) {
+  const int64_t kk = int64_t(kh) * kw, cp = round16(c);
+  std::vector<float> out(size_t(kk * cp), 0.f);
+  for (int64_t ch = 0; ch < c; ++ch)
+    for (int64_t t = 0; t < kk; ++t) out[size_t(t * cp + ch)] = float(w[ch * kk + t]);
+  return out;
+}
+
+#ifdef HWNAS_RT8_X86
+namespace {
+template <int CKH, int CKW>
+__attribute__((target("avx512f,avx512bw,avx512vl"))) void dwClRows512(const float* plane, int64_t wp, int64_t cp,
+                                                             const float* wf, const int32_t* bias16,
+                                                             const float* mult16, const DwCl& g, const Epilogue& e,
+                                                             bool requant, int64_t oh0, int64_t oh1, void* y,
+                                                             int32_t* accRow) {
+  const int kh = CKH > 0 ? CKH : g.kh, kw = CKW > 0 ? CKW : g.kw;
+  const int64_t OW = g.ow, C = g.c, SW = g.sw, SH = g.sh;
+  const ClRequant rq = clRequant(e);
+  for (int64_t oh = oh0; oh < oh1; ++oh) {
+    const float* rows = plane + (oh - oh0) * SH * wp * cp;
+    for (int64_t cc = 0; cc < cp; cc += 16) {
+      const __m512i vb = _mm512_loadu_si512(reinterpret_cast<const void*>(bias16 + cc));
+      const __m512 vm = requant ? _mm512_loadu_ps(mult16 + cc) : _mm512_setzero_ps();
+      const __mmask16 cm = lanes16(C - cc);
+      uint8_t* yrow = static_cast<uint8_t*>(y) + oh * OW * C + cc;
+      int32_t* arow = accRow + cc;
+#define HWNAS_DWCL_FINISH(OW_, A_)                                                          \
+  do {                                                                                      \
+    const __m512i acc_ = _mm512_add_epi32(_mm512_cvtps_epi32(A_), vb); /* exact integer */ \
+    if (requant)                                                                            \
+      _mm_mask_storeu_epi8(yrow + (OW_) * C, cm, requant16(acc_, vm, rq));                  \
+    else                                                                                    \
+      _mm512_storeu_si512(arow + (OW_) * cp, acc_);                                         \
+  } while (0)
+      int64_t ow = 0;
+      for (; ow + 4 <= OW; ow += 4) {
+        __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+        for (int i = 0; i < kh; ++i) {
+          const float* r = rows + i * wp * cp + ow * SW * cp + cc;
+          const float* wr = wf + int64_t(i) * kw * cp + cc;
+          for (int j = 0; j < kw; ++j) {
+            const __m512 wv = _mm512_loadu_ps(wr + j * cp);
+            const float* src = r + j * cp;
+            a0 = _mm512_fmadd_ps(_mm512_loadu_ps(src), wv, a0);
+            a1 = _mm512_fmadd_ps(_mm512_loadu_ps(src + SW * cp), wv, a1);
+            a2 = _mm512_fmadd_ps(_mm512_loadu_ps(src + 2 * SW * cp), wv, a2);
+            a3 = _mm512_fmadd_ps(_mm512_loadu_ps(src + 3 * SW * cp), wv, a3);
+          }
+        }
+        HWNAS_DWCL_FINISH(ow, a0);
+        HWNAS_DWCL_FINISH(ow + 1, a1);
+        HWNAS_DWCL_FINISH(ow + 2, a2);
+        HWNAS_DWCL_FINISH(ow + 3, a3);
+      }
+      for (; ow < OW; ++ow) {
+        __m512 a0 = _mm512_setzero_ps();
+        for (int i = 0; i < kh; ++i) {
+          const float* r = rows + i * wp * cp + ow * SW * cp + cc;
+          const float* wr = wf + int64_t(i) * kw * cp + cc;
+          for (int j = 0; j < kw; ++j) a0 = _mm512_fmadd_ps(_mm512_loadu_ps(r + j * cp), _mm512_loadu_ps(wr + j * cp), a0);
+        }
+        HWNAS_DWCL_FINISH(ow, a0);
+      }
+#undef HWNAS_DWCL_FINISH
+    }
+    if (!requant) {
+      if (e.outI8)
+        epilogueCl(e, 0, accRow, cp, OW, C, static_cast<uint8_t*>(y) + oh * OW * C, C, 1);
+      else
+        epilogueCl(e, 0, accRow, cp, OW, C, static_cast<float*>(y) + oh * OW, 1, g.oh * OW);
+    }
+  }
+}
+
+// Input rows of the band as floats u - zu ([rows][wp][cp], zeros in the padding).
+__attribute__((target("avx512f,avx512bw,avx512vl"))) void dwClPlane512(const uint8_t* x, int32_t zu, const DwCl& g,
+                                                              int64_t oh0, int64_t rows, int64_t wp, int64_t cp,
+                                                              float* plane) {
+  const __m512i vz = _mm512_set1_epi32(zu);
+  const __m512 zero = _mm512_setzero_ps();
+  for (int64_t r = 0; r < rows; ++r) {
+    const int64_t ih = oh0 * g.sh - g.ph + r;
+    float* dst = plane + r * wp * cp;
+    for (int64_t q = 0; q < wp; ++q) {
+      const int64_t iw = q - g.pw;
+      float* d = dst + q * cp;
+      if (ih < 0 || ih >= g.h || iw < 0 || iw >= g.w) {
+        for (int64_t cc = 0; cc < cp; cc += 16) _mm512_storeu_ps(d + cc, zero);
+        continue;
+      }
+      const uint8_t* s = x + (ih * g.w + iw) * g.c;
+      for (int64_t cc = 0; cc < cp; cc += 16) {
+        const __m128i b = _mm_maskz_loadu_epi8(lanes16(g.c - cc), s + cc);
+        _mm512_storeu_ps(d + cc, _mm512_cvtepi32_ps(_mm512_sub_epi32(_mm512_cvtepu8_epi32(b), vz)));
+      }
+    }
+  }
+}
+
+__attribute__((target("avx512f,avx512bw,avx512vl"))) void depthwiseCl512(const uint8_t* x, int32_t zu, const float* wf,
+                                                                const int32_t* bias16, const float* mult16,
+                                                                const DwCl& g, const Epilogue& e, int64_t oh0,
+                                                                int64_t oh1, void* y, void* scratch) {
+  const int64_t cp = round16(g.c), wp = dwClWidth(g), rows = dwClRows(g, oh1 - oh0);
+  char* base = static_cast<char*>(scratch);
+  base += (64 - reinterpret_cast<uintptr_t>(base) % 64) % 64;
+  float* plane = reinterpret_cast<float*>(base);
+  int32_t* accRow = reinterpret_cast<int32_t*>(base + a64(rows * wp * cp * 4));
+  dwClPlane512(x, zu, g, oh0, rows, wp, cp, plane);
+  const bool requant = e.outI8 && clampAct(e.act);
+  if (g.kh == 3 && g.kw == 3)
+    dwClRows512<3, 3>(plane, wp, cp, wf, bias16, mult16, g, e, requant, oh0, oh1, y, accRow);
+  else if (g.kh == 5 && g.kw == 5)
+    dwClRows512<5, 5>(plane, wp, cp, wf, bias16, mult16, g, e, requant, oh0, oh1, y, accRow);
+  else if (g.kh == 7 && g.kw == 7)
+    dwClRows512<7, 7>(plane, wp, cp, wf, bias16, mult16, g, e, requant, oh0, oh1, y, accRow);
+  else
+    dwClRows512<0, 0>(plane, wp, cp, wf, bias16, mult16, g, e, requant, oh0, oh1, y, accRow);
+}
+}  // namespace
+#endif
+
+void depthwiseCl(const uint8_t* x, int32_t zu, const int8_t* qw, [[maybe_unused]] const float* wf,
+                 const int32_t* bias16, [[maybe_unused]] const float* mult16, const DwCl& g, const Epilogue& e,
+                 int64_t oh0, int64_t oh1, void* y, void* scratch) {
+#ifdef HWNAS_RT8_X86
+  if (int64_t(g.kh) * g.kw <= 518) return depthwiseCl512(x, zu, wf, bias16, mult16, g, e, oh0, oh1, y, scratch);
+#endif
+  // Integer loops (any kernel size): acc[ow][c] per output row, then the epilogue.
+  const int64_t cp = round16(g.c), kk = int64_t(g.kh) * g.kw;
+  int32_t* acc = static_cast<int32_t*>(scratch);
+  for (int64_t oh = oh0; oh < oh1; ++oh) {
+    for (int64_t ow = 0; ow < g.ow; ++ow)
+      for (int64_t c = 0; c < g.c; ++c) {
+        int32_t s = bias16[c];
+        for (int i = 0; i < g.kh; ++i) {
+          const int64_t ih = oh * g.sh - g.ph + i;
+          if (ih < 0 || ih >= g.h) continue;
+          for (int j = 0; j < g.kw; ++j) {
+            const int64_t iw = ow * g.sw - g.pw + j;
+            if (iw >= 0 && iw < g.w) s += (int32_t(x[(ih * g.w + iw) * g.c + c]) - zu) * qw[c * kk + i * g.kw + j];
+          }
+        }
+        acc[ow * cp + c] = s;
+      }
+    if (e.outI8)
+      epilogueCl(e, 0, acc, cp, g.ow, g.c, static_cast<uint8_t*>(y) + oh * g.ow * g.c, g.c, 1);
+    else
+      epilogueCl(e, 0, acc, cp, g.ow, g.c, static_cast<float*>(y) + oh * g.ow, 1, g.oh * g.ow);
+  }
+}
+
+// ---- boundaries and small ops, channels-last u8
+
+void quantizeCl(const float* x, int64_t c, int64_t hw, float scale, int32_t zeroPoint, uint8_t* y, int8_t* tmp) {
+  int8_t* q = c == 1 || hw == 1 ? reinterpret_cast<int8_t*>(y) : tmp;
+  quantize(x, c * hw, scale, zeroPoint, q);
+  if (q == reinterpret_cast<int8_t*>(y)) {
+    for (int64_t i = 0; i < c * hw; ++i) y[i] = uint8_t(q[i]) ^ 0x80;
+    return;
+  }
+  for (int64_t p = 0; p < hw; ++p)
+    for (int64_t ch = 0; ch < c; ++ch) y[p * c + ch] = uint8_t(q[ch * hw + p]) ^ 0x80;
+}
+
+void dequantizeCl(const uint8_t* x, int64_t c, int64_t hw, float scale, int32_t zeroPoint, float* y) {
+  const int32_t zu = zeroPoint + 128;
+  for (int64_t ch = 0; ch < c; ++ch)
+    for (int64_t p = 0; p < hw; ++p) y[ch * hw + p] = scale * float(int32_t(x[p * c + ch]) - zu);
+}
+
+void addCl(const uint8_t* a, const TensorInfo& at, const uint8_t* b, const TensorInfo& bt, int64_t c, int64_t hw,
+           Act act, const TensorInfo& yt, void* y) {
+  const int64_t n = c * hw;
+  if (yt.dtype == DType::I8 && clampAct(act)) {  // addInt8's operations on q = u - 128
+    uint8_t* __restrict q = static_cast<uint8_t*>(y);
+    const AddClamp k = addClamp(act, yt);
+    const float sa = at.scale, sb = bt.scale;
+    const int32_t za = at.zeroPoint + 128, zb = bt.zeroPoint + 128, zy = k.zp + 128;
+    for (int64_t i = 0; i < n; ++i) {
+      const float u = sa * float(int32_t(a[i]) - za);
+      const float w = sb * float(int32_t(b[i]) - zb);
+      float r = (u + w) * k.inv;
+      r = r < k.lo ? k.lo : r;
+      r = r > k.hi ? k.hi : r;
+      q[i] = uint8_t(int32_t(roundEven(r)) + zy);
+    }
+    return;
+  }
+  for (int64_t i = 0; i < n; ++i) {
+    const float v = addOne(int8_t(a[i] ^ 0x80), at, int8_t(b[i] ^ 0x80), bt, act, yt);
+    if (yt.dtype == DType::I8)
+      static_cast<uint8_t*>(y)[i] = uint8_t(int32_t(v) + 128);
+    else
+      static_cast<float*>(y)[(i % c) * hw + i / c] = v;
+  }
+}
+
+void maxPoolCl(const uint8_t* x, int64_t c, int64_t h, int64_t w, const PlanOp& op, int64_t oh, int64_t ow,
+               uint8_t* y) {
+  for (int64_t r = 0; r < oh; ++r)
+    for (int64_t q = 0; q < ow; ++q) {
+      uint8_t* __restrict o = y + (r * ow + q) * c;
+      for (int64_t ch = 0; ch < c; ++ch) o[ch] = 0;  // q = -128
+      for (int i = 0; i < op.kernelH; ++i) {
+        const int64_t ih = r * op.strideH - op.padH + i;
+        if (ih < 0 || ih >= h) continue;
+        for (int j = 0; j < op.kernelW; ++j) {
+          const int64_t iw = q * op.strideW - op.padW + j;
+          if (iw < 0 || iw >= w) continue;
+          const uint8_t* __restrict s = x + (ih * w + iw) * c;
+          for (int64_t ch = 0; ch < c; ++ch) o[ch] = std::max(o[ch], s[ch]);
+        }
+      }
+    }
+}
+
+void meanCl(const uint8_t* x, int64_t c, int64_t hw, const TensorInfo& xt, const TensorInfo& yt, uint8_t* y) {
+  // meanPlane's operations: sum(q) - n zx = sum(u) - n (zx + 128), the same integer.
+  const float m = float(double(xt.scale) / (double(yt.scale) * double(hw)));
+  std::vector<int64_t> s(size_t(c), 0);
+  for (int64_t p = 0; p < hw; ++p)
+    for (int64_t ch = 0; ch < c; ++ch) s[size_t(ch)] += x[p * c + ch];
+  for (int64_t ch = 0; ch < c; ++ch) {
+    float r = float(s[size_t(ch)] - hw * int64_t(xt.zeroPoint + 128)) * m;
+    r = std::min(std::max(r, float(-128 - yt.zeroPoint)), float(127 - yt.zeroPoint));
+    y[ch] = uint8_t(int32_t(roundEven(r)) + yt.zeroPoint + 128);
+  }
+}
+
+void toChannelsFirst(const uint8_t* x, int64_t c, int64_t hw, uint8_t* y) {
+  for (int64_t ch = 0; ch < c; ++ch)
+    for (int64_t p = 0; p < hw; ++p) y[ch * hw + p] = x[p * c + ch];
 }
 
 }  // namespace hwnas::runtime::int8

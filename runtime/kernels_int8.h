@@ -105,4 +105,60 @@ void maxPoolPlane(const int8_t* x, int64_t h, int64_t w, const PlanOp& op, int64
 // Mean of a plane, requantized from xt to yt.
 int8_t meanPlane(const int8_t* x, int64_t n, const TensorInfo& xt, const TensorInfo& yt);
 
+// ---- channels-last (the VNNI path's activation layout inside int8 chains, chosen by the
+// executor): an i8 tensor [N, C, H, W] is stored per image as [H][W][C] bytes u = q + 128
+// (unsigned, zero point z + 128), a rank-2 one as [N][F] bytes u. Exact integer maths as above,
+// the same epilogue operations, so the same bits as every other path. x86 only (the VNNI path).
+constexpr int kClBlock = 16;  // output channels per weight block
+inline int64_t round16(int64_t v) { return (v + 15) / 16 * 16; }
+// Weights [M, K] as ceil(M/16) blocks of [K/4][16][4] int8 (zero past M and past K).
+std::vector<int8_t> packWeightsCl(const int8_t* w, int64_t m, int64_t k);
+
+// acc[p][c] = bias[c] + sum_k X[p][k] W[c][k] for p < np, c < m: X rows of k bytes (u) ldx apart.
+// requant (identity / relu / relu6, i8 out): y[p * ldy + c] = u8 of epilogueOne(e, c0 + c, acc),
+// mult16 = e.mult[c0 ..] padded to 16; else the int32 accumulators to acc[p * ldacc + c].
+struct GemmCl {
+  const uint8_t* x = nullptr;
+  int64_t ldx = 0, np = 0, k = 0, m = 0;
+  const int8_t* w = nullptr;     // packWeightsCl
+  const int32_t* bias = nullptr;  // round16(m), corrections folded in
+};
+void gemmClRequant(const GemmCl& g, const float* mult16, const Epilogue& e, uint8_t* y, int64_t ldy);
+void gemmClAcc(const GemmCl& g, int32_t* acc, int64_t ldacc);
+// Any epilogue over acc[p][c] (p < np, c < m) of channels c0 + c: i8 out to u8 y[p * ps + c * cs],
+// f32 out to float y[p * ps + c * cs].
+void epilogueCl(const Epilogue& e, int64_t c0, const int32_t* acc, int64_t ldacc, int64_t np, int64_t m, void* y,
+                int64_t ps, int64_t cs);
+
+// im2col of output pixels [p0, p1) of one image: row p - p0 holds, for tap (i, j) and channel c
+// of the group, u at ((i * kw + j) * cg + c) (padding: zu), zeros up to ldx (a multiple of 4).
+void im2colCl(const uint8_t* x, int64_t channels, int64_t c0, const PackGeom& g, uint8_t zu, int64_t p0, int64_t p1,
+              uint8_t* out, int64_t ldx);
+
+// Depthwise over one image, output rows [oh0, oh1): the exact-float kernel (integers x - zx and
+// w, products and partial sums below 2^24 for up to 518 taps), 16 channels x 4 pixels per step;
+// integer loops beyond 518 taps. y: u8 [OH][OW][C] (i8 out) or float [C][OH * OW] (f32 out).
+struct DwCl {
+  int64_t c = 0, h = 0, w = 0, oh = 0, ow = 0;
+  int kh = 3, kw = 3, sh = 1, sw = 1, ph = 0, pw = 0;
+};
+int64_t depthwiseClBand(const DwCl& g);         // output rows per task (by shape only)
+int64_t depthwiseClScratchBytes(const DwCl& g);  // for one band
+std::vector<float> depthwiseClWeights(const int8_t* w, int64_t c, int kh, int kw);  // [kh * kw][round16(c)]
+void depthwiseCl(const uint8_t* x, int32_t zu, const int8_t* qw, const float* wf, const int32_t* bias16,
+                 const float* mult16, const DwCl& g, const Epilogue& e, int64_t oh0, int64_t oh1, void* y,
+                 void* scratch);
+
+// Layout boundaries and the small ops on channels-last u8 data (one image, c channels, hw pixels).
+void quantizeCl(const float* x, int64_t c, int64_t hw, float scale, int32_t zeroPoint, uint8_t* y, int8_t* tmp);
+void dequantizeCl(const uint8_t* x, int64_t c, int64_t hw, float scale, int32_t zeroPoint, float* y);
+// Elementwise add of two u8 tensors of the same layout; y u8 (i8 out) or, f32 out, float [c][hw].
+void addCl(const uint8_t* a, const TensorInfo& at, const uint8_t* b, const TensorInfo& bt, int64_t c, int64_t hw,
+           Act act, const TensorInfo& yt, void* y);
+void maxPoolCl(const uint8_t* x, int64_t c, int64_t h, int64_t w, const PlanOp& op, int64_t oh, int64_t ow,
+               uint8_t* y);
+void meanCl(const uint8_t* x, int64_t c, int64_t hw, const TensorInfo& xt, const TensorInfo& yt, uint8_t* y);
+// [hw][c] -> [c][hw] bytes (flatten of a channels-last image).
+void toChannelsFirst(const uint8_t* x, int64_t c, int64_t hw, uint8_t* y);
+
 }  // namespace hwnas::runtime::int8
