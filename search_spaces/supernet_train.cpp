@@ -236,6 +236,7 @@ SupernetTrainResult trainLoop(Net& net, const DataSplits& data, const SupernetTr
   lo.dropLast = true;
   lo.padCrop = o.padCrop;
   lo.hflip = o.hflip;
+  lo.erase = o.erase;
   lo.mean = data.mean;
   lo.std = data.std;
   lo.seed = o.seed;

@@ -272,6 +272,7 @@ static int run(int argc, char** argv) {
     ("warmup-epochs", po::value(&o.warmupEpochs)->default_value(0.0), "linear warm-up length in epochs")
     ("label-smoothing", po::value<double>(), "label smoothing (recipe default: 0.1 default, 0 reference)")
     ("augment", po::value<std::string>(), "none | flip | crop-flip (random crop with 2-pixel padding + horizontal flip) (recipe default: crop-flip default, none reference)")
+    ("erase", po::value<double>(), "random-erasing probability (a rectangle of 2-40% of the image set to the mean) (recipe default: 0)")
     ("val-size", po::value(&o.valSize)->default_value(-1),
        "validation images carved from the training set (-1: dataset default, 10,000 for Fashion-MNIST; 0: none)")
     ("train-limit", po::value(&o.trainLimit)->default_value(0), "train on only the first N training images (0: all)")
@@ -326,6 +327,7 @@ static int run(int argc, char** argv) {
   } else if (augment != "none") {
     throw InputError("unknown --augment '" + augment + "' (known: none, flip, crop-flip)");
   }
+  if (vm.count("erase")) o.erase = vm["erase"].as<double>();
   o.noDecayBnBias = !reference;
   if (o.labelSmoothing < 0 || o.labelSmoothing >= 1) throw InputError("--label-smoothing must be in [0, 1)");
   tbb::global_control threadLimit(tbb::global_control::max_allowed_parallelism, threads);

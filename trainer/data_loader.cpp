@@ -65,6 +65,8 @@ BatchLoader::BatchLoader(const ImageDataset& data, LoaderOptions options)
     throw InputError(where + ": batch size must be positive, got " + std::to_string(options_.batchSize));
   if (options_.padCrop < 0)
     throw InputError(where + ": crop padding must be >= 0, got " + std::to_string(options_.padCrop));
+  if (!(options_.erase >= 0.0 && options_.erase <= 1.0))
+    throw InputError(where + ": the erasing probability must be in [0, 1], got " + std::to_string(options_.erase));
   if (data.n <= 0) throw InputError(where + ": the dataset is empty");
   if ((int64_t)data.images.size() != data.n * data.imageSize() || (int64_t)data.labels.size() != data.n)
     throw InputError(where + ": dataset sizes are inconsistent (" + std::to_string(data.images.size()) +
@@ -134,7 +136,7 @@ void BatchLoader::fill(int64_t epoch, const int64_t* indices, int64_t count, Bat
   for (int64_t k = 0; k < count; ++k) out.y[(size_t)k] = d.labels[(size_t)indices[k]];
 
   const int P = options_.padCrop;
-  const bool augment = P > 0 || options_.hflip;
+  const bool augment = P > 0 || options_.hflip || options_.erase > 0.0;
   const Rng epochRng = Rng(options_.seed).split(augmentKey(epoch));
   const float* lut = lut_.data();
   float* dst = out.x.data();
@@ -157,6 +159,21 @@ void BatchLoader::fill(int64_t epoch, const int64_t* indices, int64_t count, Bat
             dx = (int)rng.uniformInt(2 * (uint64_t)P + 1);
           }
           const bool flip = options_.hflip && rng.uniform() < 0.5;
+          // Then the erasing coin and rectangle (drawn only when erasing is on, so the crop
+          // and flip streams are those of a run without it).
+          int ey = 0, ex = 0, eh = 0, ew = 0;
+          if (options_.erase > 0.0 && rng.uniform() < options_.erase) {
+            for (int t = 0; t < 10; ++t) {
+              const double area = rng.uniform(0.02, 0.4) * H * W;
+              const double ratio = std::exp(rng.uniform(std::log(0.3), std::log(1 / 0.3)));
+              const int h = (int)std::lround(std::sqrt(area * ratio)), w = (int)std::lround(std::sqrt(area / ratio));
+              if (h < 1 || w < 1 || h >= H || w >= W) continue;
+              ey = (int)rng.uniformInt((uint64_t)(H - h + 1));
+              ex = (int)rng.uniformInt((uint64_t)(W - w + 1));
+              eh = h, ew = w;
+              break;
+            }
+          }
           // out(y, x) = in(y + dy - P, x' + dx - P) with x' = flip ? W-1-x : x; outside is pixel 0.
           for (int c = 0; c < C; ++c) {
             const float* l = lut + (size_t)c * 256;
@@ -176,6 +193,7 @@ void BatchLoader::fill(int64_t epoch, const int64_t* indices, int64_t count, Bat
                 row[x] = (sx < 0 || sx >= W) ? zero : l[srow[sx]];
               }
             }
+            for (int y = ey; y < ey + eh; ++y) std::fill(oc + (int64_t)y * W + ex, oc + (int64_t)y * W + ex + ew, 0.0f);
           }
         }
       },

@@ -19,6 +19,10 @@ struct LoaderOptions {
   bool dropLast = false;  // drop the final partial batch of each epoch
   int padCrop = 0;        // > 0: pad by this many zero pixels, then crop a random HxW window
   bool hflip = false;     // flip each image horizontally with probability 0.5
+  // Random erasing (Zhong et al. 2017) with this probability: a rectangle of area fraction
+  // U(0.02, 0.4) and aspect ratio log-uniform in [0.3, 1/0.3] (up to 10 draws to fit) is set to
+  // 0 after normalisation (the per-channel mean). 0: off.
+  double erase = 0.0;
   // Per-channel normalisation x = (pixel/255 - mean[c]) / std[c]. Empty: no normalisation
   // (pixel/255); one value: used for every channel; otherwise one value per channel.
   std::vector<float> mean, std;

@@ -114,6 +114,7 @@ std::string runSignature(const TrainOptions& o, int64_t totalSteps) {
   s << "dataset=" << o.dataset << ";batch=" << o.batchSize << ";lr=" << o.lr << ";opt=" << o.optimizer
     << ";sched=" << o.schedule << ";seed=" << o.seed << ";steps=" << totalSteps << ";val=" << o.valSize
     << ";limit=" << o.trainLimit << ";crop=" << o.padCrop << ";flip=" << o.hflip << ";ls=" << o.labelSmoothing << ";wd=" << o.weightDecay;
+  if (o.erase > 0) s << ";erase=" << o.erase;  // absent when off, so older checkpoints still resume
   return s.str();
 }
 
@@ -140,6 +141,7 @@ void checkTrainOptions(const TrainOptions& o) {
   require(o.warmupEpochs >= 0 && o.warmupEpochs <= o.epochs, "--warmup-epochs must be in [0, --epochs]");
   require(o.labelSmoothing >= 0 && o.labelSmoothing < 1, "--label-smoothing must be in [0, 1)");
   require(o.padCrop >= 0 && o.padCrop <= 16, "crop padding must be in [0, 16]");
+  require(o.erase >= 0 && o.erase <= 1, "--erase must be in [0, 1]");
   require(o.evalBatchSize > 0, "the evaluation batch size must be positive");
 }
 
@@ -153,6 +155,7 @@ TrainResult trainModel(nn::Module& model, const DataSplits& data, const TrainOpt
   lo.dropLast = true;
   lo.padCrop = o.padCrop;
   lo.hflip = o.hflip;
+  lo.erase = o.erase;
   lo.mean = data.mean;
   lo.std = data.std;
   lo.seed = o.seed;

@@ -32,6 +32,7 @@ struct TrainOptions {
   double labelSmoothing = 0;
   int padCrop = 0;     // random crop with this much zero padding (0: off)
   bool hflip = false;  // random horizontal flip
+  double erase = 0.0;  // random-erasing probability (LoaderOptions::erase; 0: off)
   int64_t valSize = -1;  // -1: the dataset's default (Fashion-MNIST/MNIST 10,000, CIFAR 5,000); 0: no validation split
   int64_t trainLimit = 0;  // > 0: train on only the first N images of the training split (quick runs, tests)
   int64_t evalLimit = 0;   // > 0: validate and test on only the first N images of each

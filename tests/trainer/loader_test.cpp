@@ -332,3 +332,44 @@ TEST(LoaderAugment, SampleAugmentationIndependentOfBatchSize) {
   Batch other = BatchLoader(ds, o).get(5, 0);
   EXPECT_NE(other.x.toVector(), whole.x.toVector());
 }
+
+TEST(LoaderAugment, RandomErasingBlanksOneRectangleAndKeepsTheFlipStream) {
+  const int H = 12, W = 12;
+  ImageDataset ds = patternDataset(300, H, W);
+  LoaderOptions o;
+  o.batchSize = 300;
+  o.hflip = true;
+  o.mean = {0.1f};
+  o.std = {0.5f};
+  o.seed = 5;
+  const Batch plain = BatchLoader(ds, o).get(0, 0);
+  for (double p : {1.0, 0.5}) {
+    o.erase = p;
+    const Batch erased = BatchLoader(ds, o).get(0, 0);
+    int nErased = 0;
+    for (int64_t k = 0; k < 300; ++k) {
+      const float* a = plain.x.data() + k * H * W;
+      const float* b = erased.x.data() + k * H * W;
+      // The pixels that differ form one axis-aligned rectangle of zeros (the normalised mean;
+      // no pattern pixel normalises to 0); everything else is the flip-only image.
+      int y0 = H, y1 = -1, x0 = W, x1 = -1, n = 0;
+      for (int y = 0; y < H; ++y)
+        for (int x = 0; x < W; ++x)
+          if (a[y * W + x] != b[y * W + x]) {
+            ASSERT_EQ(b[y * W + x], 0.0f) << "sample " << k;
+            y0 = std::min(y0, y), y1 = std::max(y1, y), x0 = std::min(x0, x), x1 = std::max(x1, x);
+            ++n;
+          }
+      if (n == 0) continue;
+      ++nErased;
+      ASSERT_EQ(n, (y1 - y0 + 1) * (x1 - x0 + 1)) << "sample " << k << ": the erased pixels are not a rectangle";
+      // area fraction U(0.02, 0.4), sides rounded to whole pixels
+      EXPECT_GE(n, 2) << "sample " << k;
+      EXPECT_LE(n, 80) << "sample " << k;
+    }
+    if (p == 1.0) EXPECT_GE(nErased, 290);  // a rectangle fits in 10 draws nearly always on 12x12
+    else EXPECT_TRUE(nErased > 110 && nErased < 190) << nErased;
+  }
+  o.erase = 1.5;
+  EXPECT_THROW(BatchLoader(ds, o), InputError);
+}
