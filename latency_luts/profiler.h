@@ -2,7 +2,13 @@
 // plans of whole sampled networks (random weights: fp32 kernel time does not depend on the
 // values), runs them with the runtime Executor many times, interleaving the networks of a group
 // run by run (A B C A B C ...), and times every op in place with the Executor's per-op timer.
-// A key's entry is the median over all its samples (every run of every network that holds it).
+// A key's entry (statistic "min", the default) is taken from whole runs, not from the op's own
+// fastest sample: per network, the op's mean time over that network's kFastestRuns fastest runs
+// (by whole-run time), then the median over the networks that hold the key. So a network's op
+// sum tracks its fastest whole runs, which is what finalists and `validate` measure (minimum of
+// whole runs); the per-op minimum over every sample would drop each op's noise separately, an
+// error that grows with the number of ops and that a constant overhead cannot absorb
+// (docs/latency.md, "Why not the per-op minimum"). Statistic "median": the median of all samples.
 // Invariants: given the seed, the networks and the order of runs are fixed; rows name device,
 // threads, batch and the tool version; keys already in the store are skipped unless asked.
 #pragma once
@@ -63,6 +69,12 @@ struct TimingOptions {
 // Runs the plans interleaved run by run and returns each one's timings.
 std::vector<NetworkTimes> timeInterleaved(const std::vector<runtime::Plan>& plans, const TimingOptions& options);
 
+// How many of a network's fastest runs its op times are averaged over (statistic "min").
+constexpr int kFastestRuns = 3;
+// Per op of t (in execution order): its mean time over the n runs with the smallest whole-run
+// time (all runs if fewer; ties keep run order). Empty when t has no per-op times.
+std::vector<double> fastestRunOpMs(const NetworkTimes& t, int n);
+
 double median(std::vector<double> v);
 double percentile(std::vector<double> v, double p);  // nearest-rank on the sorted values, p in [0, 1]
 // "min" or "median" of v; InputError for another name. On a shared machine other processes only
@@ -100,7 +112,7 @@ struct ProfileOptions {
   int warmup = 3;
   int runs = 20;
   int burst = 4;
-  std::string statistic = "min";  // what a row's latency_ms is: "min" or "median" of its samples
+  std::string statistic = "min";  // what a row's latency_ms is: "min" (from the fastest whole runs, above) or "median" of its samples
   uint64_t seed = 1;
   std::vector<int> resolutions;  // mbconv: restrict the sampled input resolution
   bool remeasure = false;        // also replace keys that are already in the store

@@ -1,7 +1,7 @@
 // Profiler: plan op costs agree with the Graph's MACs, random-weight plans run and stay finite,
 // the Executor's per-op timer, and a small profile run that covers its networks' keys, writes
-// arch rows and calibration, and resumes without remeasuring.
-// (Structure only: tests never assert timings.)
+// arch rows and calibration, and resumes without remeasuring; the fastest-runs statistic on
+// synthetic timings. (Structure only: tests never assert timings.)
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -103,7 +103,11 @@ TEST(Profiler, ProfileCoversItsKeysAndResumes) {
     EXPECT_GE(m.repeats, 3) << m.key;
     EXPECT_LE(*m.minMs, *m.medianMs);
     EXPECT_LE(*m.medianMs, *m.p90Ms);
-    EXPECT_EQ(m.latencyMs, *m.minMs);  // statistic "min"
+    // statistic "min": from the networks' fastest runs, so never below the op's fastest sample;
+    // with 3 runs (= kFastestRuns) a key seen once (3 samples) gets the mean of its 3 samples,
+    // and with 3 samples nearest-rank p90 is the largest.
+    EXPECT_GE(m.latencyMs, *m.minMs);
+    if (m.repeats == 3) EXPECT_NEAR(m.latencyMs, (*m.minMs + *m.medianMs + *m.p90Ms) / 3, 1e-12) << m.key;
     EXPECT_TRUE(m.macs && m.bytes);
     EXPECT_EQ(m.source, Source::Profiled);
   }
@@ -125,4 +129,41 @@ TEST(Profiler, ProfileCoversItsKeysAndResumes) {
                  return bad;
                }()),
                InputError);
+}
+
+// Synthetic timings where each run's whole time is the sum of its op times (as in the executor,
+// up to the input/output copies): the fastest-runs entries sum to the mean of the fastest
+// whole runs, while the per-op minima sum to less than any run (each op's luck on its own).
+TEST(Profiler, FastestRunOpTimesSumToTheFastestWholeRuns) {
+  NetworkTimes t;
+  t.keys = {"a", "b", "c"};
+  t.opMs = {{1.0, 2.0, 3.0},    // 6.0
+            {0.5, 2.5, 3.5},    // 6.5
+            {1.5, 1.0, 3.0},    // 5.5
+            {1.0, 2.0, 2.0},    // 5.0
+            {0.6, 3.0, 4.0}};   // 7.6
+  for (const auto& r : t.opMs) t.totalMs.push_back(r[0] + r[1] + r[2]);
+  // fastest three: runs 3 (5.0), 2 (5.5), 0 (6.0)
+  const std::vector<double> best = fastestRunOpMs(t, 3);
+  ASSERT_EQ(best.size(), 3u);
+  EXPECT_DOUBLE_EQ(best[0], (1.0 + 1.5 + 1.0) / 3);
+  EXPECT_DOUBLE_EQ(best[1], (2.0 + 1.0 + 2.0) / 3);
+  EXPECT_DOUBLE_EQ(best[2], (2.0 + 3.0 + 3.0) / 3);
+  EXPECT_NEAR(best[0] + best[1] + best[2], (5.0 + 5.5 + 6.0) / 3, 1e-12);
+  EXPECT_LT(0.5 + 1.0 + 2.0, 5.0);  // the per-op minima: 3.5, below the fastest run
+  // n = 1: exactly the fastest run; n above the run count: all runs; n < 1 counts as 1.
+  EXPECT_EQ(fastestRunOpMs(t, 1), (std::vector<double>{1.0, 2.0, 2.0}));
+  EXPECT_EQ(fastestRunOpMs(t, 0), (std::vector<double>{1.0, 2.0, 2.0}));
+  const std::vector<double> all = fastestRunOpMs(t, 99);
+  EXPECT_NEAR(all[0], (1.0 + 0.5 + 1.5 + 1.0 + 0.6) / 5, 1e-12);
+  // Ties keep run order: runs 0 and 1 both take 4.0; n = 1 takes run 0.
+  NetworkTimes tie;
+  tie.keys = {"a", "b"};
+  tie.opMs = {{1.0, 3.0}, {3.0, 1.0}};
+  tie.totalMs = {4.0, 4.0};
+  EXPECT_EQ(fastestRunOpMs(tie, 1), (std::vector<double>{1.0, 3.0}));
+  // Whole runs only (no per-op times): nothing.
+  NetworkTimes whole;
+  whole.totalMs = {1.0, 2.0};
+  EXPECT_TRUE(fastestRunOpMs(whole, 3).empty());
 }
