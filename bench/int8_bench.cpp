@@ -3,7 +3,8 @@
 // same network (same weights, BN folded); the int8 plan comes from exporter/quantize calibrate
 // (min-max, on 4 batches of random inputs) + core lowerQuantized. Prints the median of R rounds
 // per side, the spread, and the ratio int8/fp32 (goal <= 0.6 at batch 64 and on the ofa net).
-// Usage: int8_bench [--rounds R] [--arch-seed S] [--isa scalar|avx2|vnni] [--ops]
+// Usage: int8_bench [--rounds R] [--arch-seed S] [--isa scalar|avx2|vnni] [--ops] [--only NAME]
+// (--only: the cases whose name contains NAME, e.g. "batch 64", "ofa")
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -211,6 +212,7 @@ int main(int argc, char** argv) {
   int rounds = 15, isa = -1;
   uint64_t archSeed = 7;
   bool ops = false;
+  std::string only;  // run only the cases whose name contains this
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
     if (a == "--rounds" && i + 1 < argc) {
@@ -221,8 +223,10 @@ int main(int argc, char** argv) {
       isa = int(runtime::int8::parseInt8Isa(argv[++i]));
     } else if (a == "--ops") {
       ops = true;
+    } else if (a == "--only" && i + 1 < argc) {
+      only = argv[++i];
     } else {
-      std::fprintf(stderr, "usage: int8_bench [--rounds R] [--arch-seed S] [--isa scalar|avx2|vnni] [--ops]\n");
+      std::fprintf(stderr, "usage: int8_bench [--rounds R] [--arch-seed S] [--isa scalar|avx2|vnni] [--ops] [--only NAME]\n");
       return 2;
     }
   }
@@ -247,7 +251,8 @@ int main(int argc, char** argv) {
     cases = {r64, r1, ofa};
     std::printf("int8 vs fp32, hwnas runtime, 1 thread, interleaved, median of %d rounds (ofa arch seed %llu: %s)\n",
                 rounds, (unsigned long long)archSeed, arch.dump().c_str());
-    for (const Case& c : cases) runCase(c, rounds, isa, ops);
+    for (const Case& c : cases)
+      if (c.name.find(only) != std::string::npos) runCase(c, rounds, isa, ops);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "int8_bench: %s\n", e.what());
     return 1;

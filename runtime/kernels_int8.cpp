@@ -1167,47 +1167,62 @@ inline __mmask16 lanes16(int64_t n) { return n >= 16 ? __mmask16(0xFFFF) : __mma
 // T pixels x V blocks of 16 output channels: T * V zmm accumulators, the pixel's 4 input bytes
 // broadcast (u8 operand), the weight quads loaded (s8 operand). Pixels past np repeat the last.
 template <int V, int T, bool Requant>
-__attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni"))) void clTile(const GemmCl& g, int64_t p0, int64_t b0,
+__attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni"), noinline)) void clTile(const GemmCl& g, int64_t p0, int64_t b0,
                                                                    const float* mult16, const ClRequant& rq,
                                                                    void* out, int64_t ld) {
+  // Every loop over t and v is unrolled (constant indices keep acc in registers).
   const int64_t kq = quads(g.k), kFull = g.k / 4, np = std::min<int64_t>(T, g.np - p0);
   const uint8_t* xr[T];
+#pragma GCC unroll 24
   for (int t = 0; t < T; ++t) xr[t] = g.x + (p0 + std::min<int64_t>(t, np - 1)) * g.ldx;
   __m512i acc[T][V];
+#pragma GCC unroll 4
   for (int v = 0; v < V; ++v) {
     const __m512i b = _mm512_loadu_si512(reinterpret_cast<const void*>(g.bias + (b0 + v) * 16));
+#pragma GCC unroll 24
     for (int t = 0; t < T; ++t) acc[t][v] = b;
   }
   const int8_t* wb = g.w + b0 * kq * 64;
   for (int64_t q = 0; q < kFull; ++q) {
     __m512i wv[V];
+#pragma GCC unroll 4
     for (int v = 0; v < V; ++v) wv[v] = _mm512_loadu_si512(reinterpret_cast<const void*>(wb + (v * kq + q) * 64));
+#pragma GCC unroll 24
     for (int t = 0; t < T; ++t) {
       int32_t bits;
       std::memcpy(&bits, xr[t] + 4 * q, 4);
       const __m512i xb = _mm512_set1_epi32(bits);
+#pragma GCC unroll 4
       for (int v = 0; v < V; ++v) acc[t][v] = _mm512_dpbusd_epi32(acc[t][v], xb, wv[v]);
     }
   }
   if (kFull < kq) {  // the last 1-3 bytes of each row, read masked (nothing past the row)
     const __mmask16 km = __mmask16((1u << (g.k - 4 * kFull)) - 1u);
     __m512i wv[V];
+#pragma GCC unroll 4
     for (int v = 0; v < V; ++v) wv[v] = _mm512_loadu_si512(reinterpret_cast<const void*>(wb + (v * kq + kFull) * 64));
+#pragma GCC unroll 24
     for (int t = 0; t < T; ++t) {
       const __m512i xb = _mm512_broadcastd_epi32(_mm_maskz_loadu_epi8(km, xr[t] + 4 * kFull));
+#pragma GCC unroll 4
       for (int v = 0; v < V; ++v) acc[t][v] = _mm512_dpbusd_epi32(acc[t][v], xb, wv[v]);
     }
   }
+#pragma GCC unroll 4
   for (int v = 0; v < V; ++v) {
     const int64_t c = (b0 + v) * 16;
     if (Requant) {
       const __m512 mv = _mm512_loadu_ps(mult16 + c);
       const __mmask16 cm = lanes16(g.m - c);
-      for (int t = 0; t < np; ++t)
-        _mm_mask_storeu_epi8(static_cast<uint8_t*>(out) + (p0 + t) * ld + c, cm, requant16(acc[t][v], mv, rq));
+      uint8_t* yo = static_cast<uint8_t*>(out) + p0 * ld + c;
+#pragma GCC unroll 24
+      for (int t = 0; t < T; ++t)
+        if (t < np) _mm_mask_storeu_epi8(yo + t * ld, cm, requant16(acc[t][v], mv, rq));
     } else {
-      for (int t = 0; t < np; ++t)
-        _mm512_storeu_si512(static_cast<int32_t*>(out) + (p0 + t) * ld + c, acc[t][v]);
+      int32_t* ao = static_cast<int32_t*>(out) + p0 * ld + c;
+#pragma GCC unroll 24
+      for (int t = 0; t < T; ++t)
+        if (t < np) _mm512_storeu_si512(ao + t * ld, acc[t][v]);
     }
   }
 }
