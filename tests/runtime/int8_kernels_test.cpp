@@ -94,25 +94,37 @@ Plan int8OpPlan(PlanOp op, const std::vector<int64_t>& inShape, bool outI8, Rng&
   return p;
 }
 
+// Every path, 1 and 2 threads, whole and single-image micro-batches; on the VNNI path both
+// activation layouts (channels-last u8, the default there, and planar).
 void expectAllPathsExact(const Plan& p, Rng& rng, int64_t batch, const std::string& what) {
   const auto in = rttest::randomInputs(p, rng, batch);
-  const auto ref = runtime::referenceRun(p, in, batch)[0];
+  const auto ref = runtime::referenceRun(p, in, batch);
   for (Int8Isa isa : pathsHere())
-    for (int threads : {1, 2})
-      for (int64_t micro : {int64_t(0), int64_t(1)}) {
-        runtime::ExecutorOptions o;
-        o.threads = threads;
-        o.batch = batch;
-        o.int8Isa = int(isa);
-        o.microBatch = micro;
-        const auto got = rttest::runFast(p, in, o)[0];
-        ASSERT_EQ(got.size(), ref.size());
-        int64_t bad = 0;
-        for (size_t i = 0; i < got.size(); ++i) bad += got[i] != ref[i];
-        EXPECT_EQ(bad, 0) << what << ": path " << runtime::int8::int8IsaName(isa) << ", " << threads
-                          << " threads, micro-batch " << micro << ": " << bad << " of " << got.size()
-                          << " outputs differ from the int64 reference";
-      }
+    for (int layout : {-1, 0}) {
+      if (layout == 0 && isa != Int8Isa::Vnni) continue;
+      for (int threads : {1, 2})
+        for (int64_t micro : {int64_t(0), int64_t(1)}) {
+          runtime::ExecutorOptions o;
+          o.threads = threads;
+          o.batch = batch;
+          o.int8Isa = int(isa);
+          o.microBatch = micro;
+          o.int8ChannelsLast = layout;
+          runtime::Executor ex(p, o);
+          EXPECT_EQ(ex.int8ChannelsLast(), isa == Int8Isa::Vnni && layout != 0);
+          const auto got = rttest::runFast(p, in, o);
+          ASSERT_EQ(got.size(), ref.size());
+          for (size_t k = 0; k < got.size(); ++k) {
+            ASSERT_EQ(got[k].size(), ref[k].size());
+            int64_t bad = 0;
+            for (size_t i = 0; i < got[k].size(); ++i) bad += got[k][i] != ref[k][i];
+            EXPECT_EQ(bad, 0) << what << ": path " << runtime::int8::int8IsaName(isa)
+                              << (isa == Int8Isa::Vnni ? (layout ? " channels-last" : " planar") : "") << ", "
+                              << threads << " threads, micro-batch " << micro << ", output " << k << ": " << bad
+                              << " of " << got[k].size() << " outputs differ from the int64 reference";
+          }
+        }
+    }
 }
 
 PlanOp conv(int out, int k, int s, int p, int groups = 1, int dil = 1) {
@@ -149,6 +161,10 @@ TEST(RuntimeInt8, ConvPathsEqualTheReference) {
       {conv(12, 3, 1, 1, 3), {1, 9, 6, 7}},      // grouped
       {conv(6, 3, 1, 2, 1, 2), {1, 4, 9, 9}},    // dilation 2
       {conv(33, 1, 1, 0), {1, 40, 12, 12}},      // several row blocks, 144 pixels
+      {conv(70, 1, 1, 0), {1, 21, 5, 6}},        // channels-last: 64 + 6 output channels, 21 = 5 quads + 1
+      {conv(12, 1, 1, 0, 3), {1, 9, 5, 5}},      // grouped 1x1, 3 channels per group (a partial quad)
+      {conv(16, 3, 2, 1), {1, 32, 9, 11}},       // kxk stride 2 on whole quads, one 16-channel block
+      {conv(5, 1, 2, 1), {1, 6, 7, 7}},          // 1x1 with padding and stride (im2col path)
   };
   for (const Act act : {Act::Identity, Act::Relu, Act::Relu6, Act::HSwish})
     for (bool outI8 : {true, false})
@@ -208,6 +224,132 @@ TEST(RuntimeInt8, DepthwiseOddShapesEqualTheReference) {
       expectAllPathsExact(int8OpPlan(op, k.shape, outI8, rng), rng, 2,
                           "depthwise " + std::to_string(k.kh) + "x" + std::to_string(k.kw) + " s" +
                               std::to_string(k.s) + (outI8 ? " i8 out" : " f32 out"));
+  }
+}
+
+TEST(RuntimeInt8, ChannelsLastDepthwiseShapesEqualTheReference) {
+  // The channels-last depthwise: channel counts that are not a multiple of 16 (masked tails),
+  // planes split into several row bands, 1-3 leftover pixels of a row, and past 518 taps the
+  // integer loops.
+  Rng rng(32);
+  struct Case {
+    int k, s, p;
+    std::vector<int64_t> shape;
+  };
+  for (const Case& k : {Case{3, 1, 1, {1, 37, 9, 10}}, Case{3, 2, 1, {1, 37, 9, 10}}, Case{5, 1, 2, {1, 20, 7, 7}},
+                        Case{7, 2, 3, {1, 33, 12, 13}}, Case{3, 1, 1, {1, 48, 40, 40}},
+                        Case{5, 2, 2, {1, 17, 45, 30}}, Case{23, 1, 11, {1, 2, 25, 25}}}) {
+    PlanOp op = conv(int(k.shape[1]), k.k, k.s, k.p, int(k.shape[1]));
+    op.type = OpType::DepthwiseConv2d;
+    for (const Act act : {Act::Relu6, Act::HSwish})
+      for (bool outI8 : {true, false}) {
+        op.act = act;
+        expectAllPathsExact(int8OpPlan(op, k.shape, outI8, rng), rng, 2,
+                            "depthwise " + std::to_string(k.k) + "x" + std::to_string(k.k) + " s" +
+                                std::to_string(k.s) + " on " + runtime::shapeText(k.shape) + " act " +
+                                runtime::actName(act) + (outI8 ? " i8 out" : " f32 out"));
+      }
+  }
+}
+
+// A chain of int8 ops that stays in the executor's int8 layout from the Quantize to the
+// Dequantizes: kxk conv, depthwise, 1x1 convs, a residual add, max pool, hswish, global
+// average pool, flatten of a 1x1 and of a 2x2 map, linear layers on 2-D and 4-D inputs, and a
+// depthwise and an add that write f32 directly.
+Plan int8ChainPlan(Rng& rng) {
+  Plan p;
+  auto tensor = [&](TensorInfo t) {
+    p.tensors.push_back(std::move(t));
+    return int32_t(p.tensors.size() - 1);
+  };
+  auto add = [&](PlanOp op, std::vector<int32_t> ins, bool outI8, float scale, int32_t zp) {
+    std::vector<std::vector<int64_t>> shapes;
+    for (int32_t id : ins) shapes.push_back(p.tensors[id].shape);
+    if (op.type == OpType::Conv2d || op.type == OpType::DepthwiseConv2d || op.type == OpType::Linear) {
+      rttest::fillWeights(op, shapes, rng);
+      quantizeWeights(op, p.tensors[ins[0]].scale);
+    }
+    const auto shape = Plan::inferShape(op, shapes);
+    op.inputs = std::move(ins);
+    op.output = tensor(outI8 ? i8(shape, scale, zp) : TensorInfo{shape});
+    op.name = runtime::opTypeName(op.type) + std::to_string(p.ops.size());
+    p.ops.push_back(op);
+    return op.output;
+  };
+  PlanOp q;
+  q.type = OpType::Quantize;
+  const int32_t x = tensor({{1, 3, 10, 10}});
+  const int32_t xq = add(q, {x}, true, 16.f / 255, -1);
+  PlanOp c1 = conv(13, 3, 1, 1);
+  c1.act = Act::Relu6;
+  const int32_t a = add(c1, {xq}, true, 6.f / 255, -128);
+  PlanOp dw = conv(13, 3, 2, 1, 13);
+  dw.type = OpType::DepthwiseConv2d;
+  dw.act = Act::Relu6;
+  const int32_t b = add(dw, {a}, true, 6.f / 255, -128);  // 13 x 5 x 5
+  PlanOp e1 = conv(21, 1, 1, 0);
+  const int32_t c = add(e1, {b}, true, 0.1f, 3);
+  const int32_t d = add(conv(13, 1, 1, 0), {c}, true, 0.08f, -5);
+  PlanOp sum;
+  sum.type = OpType::Add;
+  sum.act = Act::Relu;
+  const int32_t r = add(sum, {d, b}, true, 0.07f, -128);
+  PlanOp mp;
+  mp.type = OpType::MaxPool;
+  mp.kernelH = mp.kernelW = 3;
+  mp.strideH = mp.strideW = 2;
+  mp.padH = mp.padW = 1;
+  const int32_t m = add(mp, {r}, true, 0.07f, -128);  // 13 x 3 x 3
+  PlanOp hs = conv(19, 1, 1, 0);
+  hs.act = Act::HSwish;
+  const int32_t h = add(hs, {m}, true, 0.09f, -20);
+  PlanOp pool;
+  pool.type = OpType::GlobalAvgPool;
+  const int32_t g = add(pool, {h}, true, 0.03f, -40);
+  PlanOp flat;
+  flat.type = OpType::Flatten;
+  const int32_t f = add(flat, {g}, true, 0.03f, -40);
+  PlanOp lin;
+  lin.type = OpType::Linear;
+  lin.outChannels = 7;
+  const int32_t l = add(lin, {f}, true, 0.05f, 2);
+  PlanOp deq;
+  deq.type = OpType::Dequantize;
+  const int32_t out0 = add(deq, {l}, false, 1, 0);
+  // 2x2 map: flatten (channels-first order) -> linear, and linear on the 4-D map directly.
+  PlanOp mp2 = mp;
+  mp2.kernelH = mp2.kernelW = mp2.strideH = mp2.strideW = 2;
+  mp2.padH = mp2.padW = 0;
+  const int32_t m3 = add(mp2, {r}, true, 0.07f, -128);  // 13 x 2 x 2
+  const int32_t f2 = add(flat, {m3}, true, 0.07f, -128);
+  lin.outChannels = 5;
+  const int32_t l2 = add(lin, {f2}, false, 1, 0);
+  lin.outChannels = 9;
+  lin.act = Act::Relu6;
+  const int32_t l3 = add(lin, {m3}, true, 0.03f, -100);
+  const int32_t out3 = add(deq, {l3}, false, 1, 0);
+  // Depthwise and add writing f32.
+  PlanOp dw2 = conv(21, 3, 1, 1, 21);
+  dw2.type = OpType::DepthwiseConv2d;
+  const int32_t out4 = add(dw2, {c}, false, 1, 0);
+  const int32_t out5 = add(sum, {d, b}, false, 1, 0);
+  p.inputs = {x};
+  p.outputs = {out0, l2, out3, out4, out5};
+  p.validate("int8 chain");
+  return p;
+}
+
+TEST(RuntimeInt8, ChainsOfInt8OpsEqualTheReference) {
+  Rng rng(33);
+  const Plan p = int8ChainPlan(rng);
+  expectAllPathsExact(p, rng, 3, "int8 chain");
+  // Not all saturated: the outputs take many values.
+  const auto in = rttest::randomInputs(p, rng, 3);
+  const auto ref = runtime::referenceRun(p, in, 3);
+  for (size_t k = 0; k < ref.size(); ++k) {
+    std::vector<float> v = ref[k];
+    std::sort(v.begin(), v.end());
+    EXPECT_GT(std::unique(v.begin(), v.end()) - v.begin(), int64_t(ref[k].size() / 4)) << "output " << k;
   }
 }
 
