@@ -1116,29 +1116,59 @@ void epilogueCl(const Epilogue& e, int64_t c0, const int32_t* acc, int64_t ldacc
     }
 }
 
+namespace {
+// n bytes (a stem's 1-4 channels without a library call).
+inline void copyBytes(uint8_t* __restrict d, const uint8_t* __restrict s, int64_t n) {
+  switch (n) {
+    case 4: d[3] = s[3]; [[fallthrough]];
+    case 3: d[2] = s[2]; [[fallthrough]];
+    case 2: d[1] = s[1]; [[fallthrough]];
+    case 1: d[0] = s[0]; return;
+    default: std::memcpy(d, s, size_t(n));
+  }
+}
+inline void fillBytes(uint8_t* d, uint8_t v, int64_t n) {
+  switch (n) {
+    case 4: d[3] = v; [[fallthrough]];
+    case 3: d[2] = v; [[fallthrough]];
+    case 2: d[1] = v; [[fallthrough]];
+    case 1: d[0] = v; return;
+    default: std::memset(d, v, size_t(n));
+  }
+}
+int64_t floorDiv(int64_t a, int64_t b) { return a >= 0 ? a / b : -((-a + b - 1) / b); }
+}  // namespace
+
 void im2colCl(const uint8_t* x, int64_t channels, int64_t c0, const PackGeom& g, uint8_t zu, int64_t p0, int64_t p1,
               uint8_t* out, int64_t ldx) {
   const int64_t cg = g.channels, k = cg * g.kh * g.kw;
-  for (int64_t p = p0; p < p1; ++p) {
-    uint8_t* row = out + (p - p0) * ldx;
-    const int64_t oh = p / g.ow, ow = p % g.ow;
+  for (int64_t p = p0; p < p1;) {
+    // One output row segment [owa, owb) of row oh; per tap, the columns inside the input
+    // [lo, hi) are copied and the others filled with zu.
+    const int64_t oh = p / g.ow, owa = p % g.ow, owb = std::min(g.ow, owa + (p1 - p)), count = owb - owa;
+    uint8_t* rows = out + (p - p0) * ldx;
     for (int i = 0; i < g.kh; ++i) {
       const int64_t ih = oh * g.sh - g.ph + int64_t(i) * g.dh;
+      const bool rowIn = ih >= 0 && ih < g.h;
       for (int j = 0; j < g.kw; ++j) {
-        const int64_t iw = ow * g.sw - g.pw + int64_t(j) * g.dw;
-        uint8_t* dst = row + (int64_t(i) * g.kw + j) * cg;
-        const bool in = ih >= 0 && ih < g.h && iw >= 0 && iw < g.w;
-        if (cg <= 8) {  // short runs (a stem's 1-3 channels): bytes, no library calls
-          const uint8_t* src = x + (ih * g.w + iw) * channels + c0;
-          for (int64_t c = 0; c < cg; ++c) dst[c] = in ? src[c] : zu;
-        } else if (in) {
-          std::memcpy(dst, x + (ih * g.w + iw) * channels + c0, size_t(cg));
-        } else {
-          std::memset(dst, zu, size_t(cg));
+        const int64_t off = (int64_t(i) * g.kw + j) * cg, shift = int64_t(j) * g.dw - g.pw;
+        int64_t lo = owb, hi = owb;
+        if (rowIn) {
+          lo = std::clamp<int64_t>(floorDiv(-shift + g.sw - 1, g.sw), owa, owb);
+          hi = std::clamp<int64_t>(floorDiv(g.w - 1 - shift, g.sw) + 1, lo, owb);
         }
+        for (int64_t ow = owa; ow < lo; ++ow) fillBytes(rows + (ow - owa) * ldx + off, zu, cg);
+        if (lo < hi) {
+          const uint8_t* src = x + ih * g.w * channels + c0;
+          for (int64_t ow = lo; ow < hi; ++ow)
+            copyBytes(rows + (ow - owa) * ldx + off, src + (ow * g.sw + shift) * channels, cg);
+        }
+        for (int64_t ow = hi; ow < owb; ++ow) fillBytes(rows + (ow - owa) * ldx + off, zu, cg);
       }
     }
-    for (int64_t i = k; i < ldx; ++i) row[i] = 0;
+    for (int64_t r = 0; r < count; ++r)
+      for (int64_t i = k; i < ldx; ++i) rows[r * ldx + i] = 0;
+    p += count;
   }
 }
 
