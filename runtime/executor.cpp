@@ -236,7 +236,7 @@ int64_t Executor::prepareInt8Cl(size_t index) {
       std::vector<int32_t> b(size_t(int8::round16(in[1])), 0);
       for (int64_t c = 0; c < in[1] && !op.qbias.empty(); ++c) b[c] = op.qbias[c];
       pr.clbias = {std::move(b)};
-      pr.clmult = {padded(pr.epi.mult.data(), in[1])};
+      pr.clmult = {padded(int8::clScales(pr.epi).data(), in[1])};
       return int8::depthwiseClScratchBytes(pr.dwcl);
     }
     case OpType::Conv2d:
@@ -269,7 +269,7 @@ int64_t Executor::prepareInt8Cl(size_t index) {
         for (int64_t r = 0; r < mg; ++r)
           b[r] = (op.qbias.empty() ? 0 : op.qbias[gi * mg + r]) - (xt.zeroPoint + 128) * sums[r];
         pr.clbias.push_back(std::move(b));
-        pr.clmult.push_back(padded(pr.epi.mult.data() + gi * mg, mg));
+        pr.clmult.push_back(padded(int8::clScales(pr.epi).data() + gi * mg, mg));
       }
       if (linear) return kClPixels * kClChannels * 4;
       pr.pack = {cg, in[2], in[3], op.kernelH, op.kernelW, op.strideH, op.strideW, op.padH, op.padW,
@@ -300,7 +300,7 @@ void Executor::runInt8OpCl(size_t index, int64_t batch) {
   auto cw = [](const std::vector<int64_t>& s) {
     return s.size() == 4 ? std::pair<int64_t, int64_t>(s[1], s[2] * s[3]) : std::pair<int64_t, int64_t>(shapeElements(s) / s[0], 1);
   };
-  const bool requant = yt.dtype == DType::I8 && (op.act == Act::Identity || op.act == Act::Relu || op.act == Act::Relu6);
+  const bool requant = (op.type == OpType::Conv2d || op.type == OpType::Linear) && int8::clFusable(pr.epi);
 
   switch (op.type) {
     case OpType::Quantize: {

@@ -1176,7 +1176,7 @@ void im2colCl(const uint8_t* x, int64_t channels, int64_t c0, const PackGeom& g,
 namespace {
 
 struct ClRequant {
-  __m512 lo, hi, magic;
+  __m512 lo, hi, inv, three, six, zero;
   __m512i zp;
 };
 // epilogueOne's clamp-act operations on 16 accumulators (the zero point includes the +128).
@@ -1189,14 +1189,42 @@ __attribute__((target("avx512f,avx512bw,avx512vl"), always_inline)) inline __m12
   const __m512i q = _mm512_cvt_roundps_epi32(f, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
   return _mm512_cvtusepi32_epi8(_mm512_add_epi32(q, r.zp));
 }
+// epilogueRow's hswish / hsigmoid operations (v = acc * deq; g = min(max(v + 3, 0), 6);
+// v * g / 6 or g / 6; times 1 / outScale, clamped, rounded; a zero's sign may differ, the
+// integer does not).
+template <bool Swish>
+__attribute__((target("avx512f,avx512bw,avx512vl"), always_inline)) inline __m128i hswish16(__m512i acc, __m512 deq,
+                                                                                   const ClRequant& r) {
+  const __m512 v = _mm512_mul_ps(_mm512_cvtepi32_ps(acc), deq);
+  const __m512 g = _mm512_min_ps(_mm512_max_ps(_mm512_add_ps(v, r.three), r.zero), r.six);
+  const __m512 t = Swish ? _mm512_div_ps(_mm512_mul_ps(v, g), r.six) : _mm512_div_ps(g, r.six);
+  __m512 f = _mm512_mul_ps(t, r.inv);
+  f = _mm512_min_ps(_mm512_max_ps(f, r.lo), r.hi);
+  const __m512i q = _mm512_cvt_roundps_epi32(f, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  return _mm512_cvtusepi32_epi8(_mm512_add_epi32(q, r.zp));
+}
+// Mode of a fused epilogue: 1 clamp acts (scale = mult), 2 hswish, 3 hsigmoid (scale = deq).
+template <int Mode>
+__attribute__((target("avx512f,avx512bw,avx512vl"), always_inline)) inline __m128i fused16(__m512i acc, __m512 scale,
+                                                                                  const ClRequant& r) {
+  if (Mode == 1) return requant16(acc, scale, r);
+  return hswish16<Mode == 2>(acc, scale, r);
+}
 __attribute__((target("avx512f,avx512bw,avx512vl"), always_inline)) inline ClRequant clRequant(const Epilogue& e) {
-  return {_mm512_set1_ps(e.lo), _mm512_set1_ps(e.hi), _mm512_set1_ps(kRoundMagic), _mm512_set1_epi32(e.zeroPoint + 128)};
+  return {_mm512_set1_ps(e.lo),  _mm512_set1_ps(e.hi),  _mm512_set1_ps(e.invOutScale),
+          _mm512_set1_ps(3.f),   _mm512_set1_ps(6.f),   _mm512_setzero_ps(),
+          _mm512_set1_epi32(e.zeroPoint + 128)};
+}
+int fusedMode(const Epilogue& e) {
+  if (!e.outI8) return 0;
+  if (clampAct(e.act)) return 1;
+  return e.act == Act::HSwish ? 2 : e.act == Act::HSigmoid ? 3 : 0;
 }
 inline __mmask16 lanes16(int64_t n) { return n >= 16 ? __mmask16(0xFFFF) : __mmask16((1u << n) - 1u); }
 
 // T pixels x V blocks of 16 output channels: T * V zmm accumulators, the pixel's 4 input bytes
 // broadcast (u8 operand), the weight quads loaded (s8 operand). Pixels past np repeat the last.
-template <int V, int T, bool Requant>
+template <int V, int T, int Mode>
 __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni"), noinline)) void clTile(const GemmCl& g, int64_t p0, int64_t b0,
                                                                    const float* mult16, const ClRequant& rq,
                                                                    void* out, int64_t ld) {
@@ -1241,13 +1269,13 @@ __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni"), noinline)) void c
 #pragma GCC unroll 4
   for (int v = 0; v < V; ++v) {
     const int64_t c = (b0 + v) * 16;
-    if (Requant) {
+    if (Mode > 0) {
       const __m512 mv = _mm512_loadu_ps(mult16 + c);
       const __mmask16 cm = lanes16(g.m - c);
       uint8_t* yo = static_cast<uint8_t*>(out) + p0 * ld + c;
 #pragma GCC unroll 24
       for (int t = 0; t < T; ++t)
-        if (t < np) _mm_mask_storeu_epi8(yo + t * ld, cm, requant16(acc[t][v], mv, rq));
+        if (t < np) _mm_mask_storeu_epi8(yo + t * ld, cm, fused16<Mode>(acc[t][v], mv, rq));
     } else {
       int32_t* ao = static_cast<int32_t*>(out) + p0 * ld + c;
 #pragma GCC unroll 24
@@ -1257,7 +1285,7 @@ __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni"), noinline)) void c
   }
 }
 
-template <bool Requant>
+template <int Requant>
 __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni"))) void gemmClVnni(const GemmCl& g, const float* mult16,
                                                                        const ClRequant& rq, void* out, int64_t ld) {
   const int64_t blocks = (g.m + 15) / 16;
@@ -1277,16 +1305,31 @@ __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni"))) void gemmClVnni(
 __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni"))) void gemmClRequantVnni(const GemmCl& g, const float* mult16,
                                                                               const Epilogue& e, uint8_t* y,
                                                                               int64_t ldy) {
-  gemmClVnni<true>(g, mult16, clRequant(e), y, ldy);
+  const ClRequant rq = clRequant(e);
+  switch (fusedMode(e)) {
+    case 1: return gemmClVnni<1>(g, mult16, rq, y, ldy);
+    case 2: return gemmClVnni<2>(g, mult16, rq, y, ldy);
+    case 3: return gemmClVnni<3>(g, mult16, rq, y, ldy);
+    default: throw RuntimeError("int8: gemmClRequant on an epilogue it cannot fuse");
+  }
 }
 __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni"))) void gemmClAccVnni(const GemmCl& g, int32_t* acc,
                                                                           int64_t ldacc) {
   const ClRequant none{};
-  gemmClVnni<false>(g, nullptr, none, acc, ldacc);
+  gemmClVnni<0>(g, nullptr, none, acc, ldacc);
 }
 
 }  // namespace
 #endif
+
+bool clFusable(const Epilogue& e) {
+#ifdef HWNAS_RT8_X86
+  return fusedMode(e) > 0;
+#else
+  return false;
+#endif
+}
+const std::vector<float>& clScales(const Epilogue& e) { return clampAct(e.act) ? e.mult : e.deq; }
 
 void gemmClRequant([[maybe_unused]] const GemmCl& g, [[maybe_unused]] const float* mult16,
                    [[maybe_unused]] const Epilogue& e, [[maybe_unused]] uint8_t* y, [[maybe_unused]] int64_t ldy) {
@@ -1307,7 +1350,8 @@ void gemmClAcc([[maybe_unused]] const GemmCl& g, [[maybe_unused]] int32_t* acc, 
 
 // ---- depthwise, channels-last
 namespace {
-constexpr int64_t kDwClPlaneBytes = 96 << 10;  // float input rows of one band, about L2/20
+constexpr int64_t kDwClPlaneBytes = 384 << 10;  // float input rows of one band (L2 is 1-2 MB)
+constexpr int64_t kDwClMinBand = 4;              // output rows (fewer re-convert too many overlap rows)
 int64_t dwClWidth(const DwCl& g) { return (g.ow - 1) * g.sw + g.kw; }
 int64_t dwClRows(const DwCl& g, int64_t band) { return (band - 1) * g.sh + g.kh; }
 }  // namespace
@@ -1315,7 +1359,7 @@ int64_t dwClRows(const DwCl& g, int64_t band) { return (band - 1) * g.sh + g.kh;
 int64_t depthwiseClBand(const DwCl& g) {
   const int64_t rowBytes = dwClWidth(g) * round16(g.c) * 4;
   const int64_t rows = std::max<int64_t>(g.kh, kDwClPlaneBytes / std::max<int64_t>(1, rowBytes));
-  return std::max<int64_t>(1, std::min<int64_t>(g.oh, (rows - g.kh) / g.sh + 1));
+  return std::min<int64_t>(g.oh, std::max<int64_t>(kDwClMinBand, (rows - g.kh) / g.sh + 1));
 }
 
 int64_t depthwiseClScratchBytes(const DwCl& g) {
@@ -1337,7 +1381,7 @@ template <int CKH, int CKW>
 __attribute__((target("avx512f,avx512bw,avx512vl"))) void dwClRows512(const float* plane, int64_t wp, int64_t cp,
                                                              const float* wf, const int32_t* bias16,
                                                              const float* mult16, const DwCl& g, const Epilogue& e,
-                                                             bool requant, int64_t oh0, int64_t oh1, void* y,
+                                                             int mode, int64_t oh0, int64_t oh1, void* y,
                                                              int32_t* accRow) {
   const int kh = CKH > 0 ? CKH : g.kh, kw = CKW > 0 ? CKW : g.kw;
   const int64_t OW = g.ow, C = g.c, SW = g.sw, SH = g.sh;
@@ -1346,15 +1390,19 @@ __attribute__((target("avx512f,avx512bw,avx512vl"))) void dwClRows512(const floa
     const float* rows = plane + (oh - oh0) * SH * wp * cp;
     for (int64_t cc = 0; cc < cp; cc += 16) {
       const __m512i vb = _mm512_loadu_si512(reinterpret_cast<const void*>(bias16 + cc));
-      const __m512 vm = requant ? _mm512_loadu_ps(mult16 + cc) : _mm512_setzero_ps();
+      const __m512 vm = mode ? _mm512_loadu_ps(mult16 + cc) : _mm512_setzero_ps();
       const __mmask16 cm = lanes16(C - cc);
       uint8_t* yrow = static_cast<uint8_t*>(y) + oh * OW * C + cc;
       int32_t* arow = accRow + cc;
 #define HWNAS_DWCL_FINISH(OW_, A_)                                                          \
   do {                                                                                      \
     const __m512i acc_ = _mm512_add_epi32(_mm512_cvtps_epi32(A_), vb); /* exact integer */ \
-    if (requant)                                                                            \
+    if (mode == 1)                                                                          \
       _mm_mask_storeu_epi8(yrow + (OW_) * C, cm, requant16(acc_, vm, rq));                  \
+    else if (mode == 2)                                                                     \
+      _mm_mask_storeu_epi8(yrow + (OW_) * C, cm, hswish16<true>(acc_, vm, rq));             \
+    else if (mode == 3)                                                                     \
+      _mm_mask_storeu_epi8(yrow + (OW_) * C, cm, hswish16<false>(acc_, vm, rq));            \
     else                                                                                    \
       _mm512_storeu_si512(arow + (OW_) * cp, acc_);                                         \
   } while (0)
@@ -1389,7 +1437,7 @@ __attribute__((target("avx512f,avx512bw,avx512vl"))) void dwClRows512(const floa
       }
 #undef HWNAS_DWCL_FINISH
     }
-    if (!requant) {
+    if (!mode) {
       if (e.outI8)
         epilogueCl(e, 0, accRow, cp, OW, C, static_cast<uint8_t*>(y) + oh * OW * C, C, 1);
       else
@@ -1433,7 +1481,7 @@ __attribute__((target("avx512f,avx512bw,avx512vl"))) void depthwiseCl512(const u
   float* plane = reinterpret_cast<float*>(base);
   int32_t* accRow = reinterpret_cast<int32_t*>(base + a64(rows * wp * cp * 4));
   dwClPlane512(x, zu, g, oh0, rows, wp, cp, plane);
-  const bool requant = e.outI8 && clampAct(e.act);
+  const int requant = fusedMode(e);
   if (g.kh == 3 && g.kw == 3)
     dwClRows512<3, 3>(plane, wp, cp, wf, bias16, mult16, g, e, requant, oh0, oh1, y, accRow);
   else if (g.kh == 5 && g.kw == 5)

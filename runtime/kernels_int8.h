@@ -115,15 +115,18 @@ inline int64_t round16(int64_t v) { return (v + 15) / 16 * 16; }
 std::vector<int8_t> packWeightsCl(const int8_t* w, int64_t m, int64_t k);
 
 // acc[p][c] = bias[c] + sum_k X[p][k] W[c][k] for p < np, c < m: X rows of k bytes (u) ldx apart.
-// requant (identity / relu / relu6, i8 out): y[p * ldy + c] = u8 of epilogueOne(e, c0 + c, acc),
-// mult16 = e.mult[c0 ..] padded to 16; else the int32 accumulators to acc[p * ldacc + c].
+// gemmClRequant (i8 out; identity / relu / relu6 / hswish / hsigmoid, see clFusable): y[p * ldy
+// + c] = u8 of epilogueOne(e, c0 + c, acc), computed in registers; scale16 = clScales(e) from c0,
+// padded to 16. gemmClAcc: the int32 accumulators to acc[p * ldacc + c].
 struct GemmCl {
   const uint8_t* x = nullptr;
   int64_t ldx = 0, np = 0, k = 0, m = 0;
   const int8_t* w = nullptr;     // packWeightsCl
   const int32_t* bias = nullptr;  // round16(m), corrections folded in
 };
-void gemmClRequant(const GemmCl& g, const float* mult16, const Epilogue& e, uint8_t* y, int64_t ldy);
+bool clFusable(const Epilogue& e);
+const std::vector<float>& clScales(const Epilogue& e);  // e.mult (clamp acts) or e.deq (hswish, hsigmoid)
+void gemmClRequant(const GemmCl& g, const float* scale16, const Epilogue& e, uint8_t* y, int64_t ldy);
 void gemmClAcc(const GemmCl& g, int32_t* acc, int64_t ldacc);
 // Any epilogue over acc[p][c] (p < np, c < m) of channels c0 + c: i8 out to u8 y[p * ps + c * cs],
 // f32 out to float y[p * ps + c * cs].
@@ -146,7 +149,7 @@ int64_t depthwiseClBand(const DwCl& g);         // output rows per task (by shap
 int64_t depthwiseClScratchBytes(const DwCl& g);  // for one band
 std::vector<float> depthwiseClWeights(const int8_t* w, int64_t c, int kh, int kw);  // [kh * kw][round16(c)]
 void depthwiseCl(const uint8_t* x, int32_t zu, const int8_t* qw, const float* wf, const int32_t* bias16,
-                 const float* mult16, const DwCl& g, const Epilogue& e, int64_t oh0, int64_t oh1, void* y,
+                 const float* scale16, const DwCl& g, const Epilogue& e, int64_t oh0, int64_t oh1, void* y,
                  void* scratch);
 
 // Layout boundaries and the small ops on channels-last u8 data (one image, c channels, hw pixels).
