@@ -1117,23 +1117,31 @@ void epilogueCl(const Epilogue& e, int64_t c0, const int32_t* acc, int64_t ldacc
 }
 
 namespace {
-// n bytes (a stem's 1-4 channels without a library call).
+// n bytes without a library call for n <= 16 (overlapping word moves), memcpy beyond.
 inline void copyBytes(uint8_t* __restrict d, const uint8_t* __restrict s, int64_t n) {
-  switch (n) {
-    case 4: d[3] = s[3]; [[fallthrough]];
-    case 3: d[2] = s[2]; [[fallthrough]];
-    case 2: d[1] = s[1]; [[fallthrough]];
-    case 1: d[0] = s[0]; return;
-    default: std::memcpy(d, s, size_t(n));
+  if (n >= 8 && n <= 16) {
+    uint64_t a, b;
+    std::memcpy(&a, s, 8);
+    std::memcpy(&b, s + n - 8, 8);
+    std::memcpy(d, &a, 8);
+    std::memcpy(d + n - 8, &b, 8);
+  } else if (n >= 4 && n < 8) {
+    uint32_t a, b;
+    std::memcpy(&a, s, 4);
+    std::memcpy(&b, s + n - 4, 4);
+    std::memcpy(d, &a, 4);
+    std::memcpy(d + n - 4, &b, 4);
+  } else if (n < 4) {
+    for (int64_t i = 0; i < n; ++i) d[i] = s[i];
+  } else {
+    std::memcpy(d, s, size_t(n));
   }
 }
 inline void fillBytes(uint8_t* d, uint8_t v, int64_t n) {
-  switch (n) {
-    case 4: d[3] = v; [[fallthrough]];
-    case 3: d[2] = v; [[fallthrough]];
-    case 2: d[1] = v; [[fallthrough]];
-    case 1: d[0] = v; return;
-    default: std::memset(d, v, size_t(n));
+  if (n <= 16) {
+    for (int64_t i = 0; i < n; ++i) d[i] = v;
+  } else {
+    std::memset(d, v, size_t(n));
   }
 }
 int64_t floorDiv(int64_t a, int64_t b) { return a >= 0 ? a / b : -((-a + b - 1) / b); }
@@ -1141,29 +1149,44 @@ int64_t floorDiv(int64_t a, int64_t b) { return a >= 0 ? a / b : -((-a + b - 1) 
 
 void im2colCl(const uint8_t* x, int64_t channels, int64_t c0, const PackGeom& g, uint8_t zu, int64_t p0, int64_t p1,
               uint8_t* out, int64_t ldx) {
-  const int64_t cg = g.channels, k = cg * g.kh * g.kw;
+  const int64_t cg = g.channels, k = cg * g.kh * g.kw, span = int64_t(g.kw) * cg;
+  // Without groups and dilation a tap row's kw x cg bytes are contiguous in the input row.
+  const bool contiguous = cg == channels && g.dw == 1;
   for (int64_t p = p0; p < p1;) {
-    // One output row segment [owa, owb) of row oh; per tap, the columns inside the input
-    // [lo, hi) are copied and the others filled with zu.
+    // One output row segment [owa, owb) of row oh; per tap row, the columns whose window lies
+    // inside the input [flo, fhi) are copied in one piece (contiguous), the others tap by tap.
     const int64_t oh = p / g.ow, owa = p % g.ow, owb = std::min(g.ow, owa + (p1 - p)), count = owb - owa;
     uint8_t* rows = out + (p - p0) * ldx;
     for (int i = 0; i < g.kh; ++i) {
       const int64_t ih = oh * g.sh - g.ph + int64_t(i) * g.dh;
-      const bool rowIn = ih >= 0 && ih < g.h;
+      const int64_t rowOff = int64_t(i) * span;
+      if (ih < 0 || ih >= g.h) {
+        for (int64_t r = 0; r < count; ++r) fillBytes(rows + r * ldx + rowOff, zu, span);
+        continue;
+      }
+      const uint8_t* src = x + ih * g.w * channels + c0;
+      int64_t flo = owb, fhi = owb;
+      if (contiguous) {
+        flo = std::clamp<int64_t>(floorDiv(g.pw + g.sw - 1, g.sw), owa, owb);
+        fhi = std::clamp<int64_t>(floorDiv(g.w - g.kw + g.pw, g.sw) + 1, flo, owb);
+      }
+      for (int64_t ow = flo; ow < fhi; ++ow)
+        copyBytes(rows + (ow - owa) * ldx + rowOff, src + (ow * g.sw - g.pw) * channels, span);
       for (int j = 0; j < g.kw; ++j) {
-        const int64_t off = (int64_t(i) * g.kw + j) * cg, shift = int64_t(j) * g.dw - g.pw;
-        int64_t lo = owb, hi = owb;
-        if (rowIn) {
-          lo = std::clamp<int64_t>(floorDiv(-shift + g.sw - 1, g.sw), owa, owb);
-          hi = std::clamp<int64_t>(floorDiv(g.w - 1 - shift, g.sw) + 1, lo, owb);
+        const int64_t off = rowOff + int64_t(j) * cg, shift = int64_t(j) * g.dw - g.pw;
+        const int64_t lo = std::clamp<int64_t>(floorDiv(-shift + g.sw - 1, g.sw), owa, owb);
+        const int64_t hi = std::clamp<int64_t>(floorDiv(g.w - 1 - shift, g.sw) + 1, lo, owb);
+        for (int64_t ow = owa; ow < owb; ++ow) {
+          if (ow >= flo && ow < fhi) {
+            ow = fhi - 1;  // done above
+            continue;
+          }
+          uint8_t* d = rows + (ow - owa) * ldx + off;
+          if (ow >= lo && ow < hi)
+            copyBytes(d, src + (ow * g.sw + shift) * channels, cg);
+          else
+            fillBytes(d, zu, cg);
         }
-        for (int64_t ow = owa; ow < lo; ++ow) fillBytes(rows + (ow - owa) * ldx + off, zu, cg);
-        if (lo < hi) {
-          const uint8_t* src = x + ih * g.w * channels + c0;
-          for (int64_t ow = lo; ow < hi; ++ow)
-            copyBytes(rows + (ow - owa) * ldx + off, src + (ow * g.sw + shift) * channels, cg);
-        }
-        for (int64_t ow = hi; ow < owb; ++ow) fillBytes(rows + (ow - owa) * ldx + off, zu, cg);
       }
     }
     for (int64_t r = 0; r < count; ++r)
@@ -1543,6 +1566,32 @@ void dequantizeCl(const uint8_t* x, int64_t c, int64_t hw, float scale, int32_t 
     for (int64_t p = 0; p < hw; ++p) y[ch * hw + p] = scale * float(int32_t(x[p * c + ch]) - zu);
 }
 
+#ifdef HWNAS_RT8_X86
+namespace {
+// addInt8's operations (two products, their sum, times 1 / outScale, clamp, round half to
+// even, zero point), 16 at a time; the last < 16 by the scalar loop of addCl.
+__attribute__((target("avx512f,avx512bw,avx512vl"))) int64_t addCl512(const uint8_t* a, const uint8_t* b, int64_t n,
+                                                                     float sa, int32_t za, float sb, int32_t zb,
+                                                                     const AddClamp& k, int32_t zy, uint8_t* q) {
+  const __m512 vsa = _mm512_set1_ps(sa), vsb = _mm512_set1_ps(sb), inv = _mm512_set1_ps(k.inv);
+  const __m512 lo = _mm512_set1_ps(k.lo), hi = _mm512_set1_ps(k.hi);
+  const __m512i vza = _mm512_set1_epi32(za), vzb = _mm512_set1_epi32(zb), vzy = _mm512_set1_epi32(zy);
+  int64_t i = 0;
+  for (; i + 16 <= n; i += 16) {
+    const __m512i xa = _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(a + i)));
+    const __m512i xb = _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(b + i)));
+    const __m512 u = _mm512_mul_ps(vsa, _mm512_cvtepi32_ps(_mm512_sub_epi32(xa, vza)));
+    const __m512 w = _mm512_mul_ps(vsb, _mm512_cvtepi32_ps(_mm512_sub_epi32(xb, vzb)));
+    __m512 r = _mm512_mul_ps(_mm512_add_ps(u, w), inv);
+    r = _mm512_min_ps(_mm512_max_ps(r, lo), hi);
+    const __m512i v = _mm512_cvt_roundps_epi32(r, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(q + i), _mm512_cvtusepi32_epi8(_mm512_add_epi32(v, vzy)));
+  }
+  return i;
+}
+}  // namespace
+#endif
+
 void addCl(const uint8_t* a, const TensorInfo& at, const uint8_t* b, const TensorInfo& bt, int64_t c, int64_t hw,
            Act act, const TensorInfo& yt, void* y) {
   const int64_t n = c * hw;
@@ -1551,7 +1600,12 @@ void addCl(const uint8_t* a, const TensorInfo& at, const uint8_t* b, const Tenso
     const AddClamp k = addClamp(act, yt);
     const float sa = at.scale, sb = bt.scale;
     const int32_t za = at.zeroPoint + 128, zb = bt.zeroPoint + 128, zy = k.zp + 128;
-    for (int64_t i = 0; i < n; ++i) {
+    int64_t i0 = 0;
+#ifdef HWNAS_RT8_X86
+    static const bool wide = int8IsaSupported(Int8Isa::Vnni);
+    if (wide) i0 = addCl512(a, b, n, sa, za, sb, zb, k, zy, q);
+#endif
+    for (int64_t i = i0; i < n; ++i) {
       const float u = sa * float(int32_t(a[i]) - za);
       const float w = sb * float(int32_t(b[i]) - zb);
       float r = (u + w) * k.inv;

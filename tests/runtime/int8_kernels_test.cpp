@@ -165,8 +165,10 @@ TEST(RuntimeInt8, ConvPathsEqualTheReference) {
       {conv(12, 1, 1, 0, 3), {1, 9, 5, 5}},      // grouped 1x1, 3 channels per group (a partial quad)
       {conv(16, 3, 2, 1), {1, 32, 9, 11}},       // kxk stride 2 on whole quads, one 16-channel block
       {conv(5, 1, 2, 1), {1, 6, 7, 7}},          // 1x1 with padding and stride (im2col path)
+      {conv(4, 5, 1, 2), {1, 2, 3, 4}},          // kernel wider than the input (no whole-window column)
+      {conv(8, 3, 1, 1), {1, 1, 6, 9}},          // a 1-channel stem
   };
-  for (const Act act : {Act::Identity, Act::Relu, Act::Relu6, Act::HSwish})
+  for (const Act act : {Act::Identity, Act::Relu, Act::Relu6, Act::HSwish, Act::HSigmoid, Act::Silu})
     for (bool outI8 : {true, false})
       for (size_t c = 0; c < cases.size(); ++c) {
         PlanOp op = cases[c].op;
