@@ -1400,14 +1400,14 @@ std::vector<float> depthwiseClWeights(const int8_t* w, int64_t c, int kh, int kw
 
 #ifdef HWNAS_RT8_X86
 namespace {
-template <int CKH, int CKW>
+template <int CKH, int CKW, int CSW>
 __attribute__((target("avx512f,avx512bw,avx512vl"))) void dwClRows512(const float* plane, int64_t wp, int64_t cp,
                                                              const float* wf, const int32_t* bias16,
                                                              const float* mult16, const DwCl& g, const Epilogue& e,
                                                              int mode, int64_t oh0, int64_t oh1, void* y,
                                                              int32_t* accRow) {
   const int kh = CKH > 0 ? CKH : g.kh, kw = CKW > 0 ? CKW : g.kw;
-  const int64_t OW = g.ow, C = g.c, SW = g.sw, SH = g.sh;
+  const int64_t OW = g.ow, C = g.c, SW = CSW > 0 ? CSW : g.sw, SH = g.sh;
   const ClRequant rq = clRequant(e);
   for (int64_t oh = oh0; oh < oh1; ++oh) {
     const float* rows = plane + (oh - oh0) * SH * wp * cp;
@@ -1430,6 +1430,34 @@ __attribute__((target("avx512f,avx512bw,avx512vl"))) void dwClRows512(const floa
       _mm512_storeu_si512(arow + (OW_) * cp, acc_);                                         \
   } while (0)
       int64_t ow = 0;
+      if constexpr (CKW > 0 && CSW > 0) {
+        // 8 output pixels: per kernel row each input column is loaded once and multiplied
+        // into every accumulator whose window holds it (the kernel row's weights in registers).
+        for (; ow + 8 <= OW; ow += 8) {
+          __m512 a[8];
+#pragma GCC unroll 8
+          for (int t = 0; t < 8; ++t) a[t] = _mm512_setzero_ps();
+          for (int i = 0; i < kh; ++i) {
+            const float* r = rows + i * wp * cp + ow * CSW * cp + cc;
+            const float* wr = wf + int64_t(i) * CKW * cp + cc;
+            __m512 w[CKW];
+#pragma GCC unroll 8
+            for (int j = 0; j < CKW; ++j) w[j] = _mm512_loadu_ps(wr + j * cp);
+            constexpr int kCols = 7 * CSW + CKW;
+#pragma GCC unroll 32
+            for (int m = 0; m < kCols; ++m) {
+              const __m512 xv = _mm512_loadu_ps(r + m * cp);
+#pragma GCC unroll 8
+              for (int t = 0; t < 8; ++t) {
+                const int j = m - t * CSW;
+                if (j >= 0 && j < CKW) a[t] = _mm512_fmadd_ps(xv, w[j], a[t]);
+              }
+            }
+          }
+#pragma GCC unroll 8
+          for (int t = 0; t < 8; ++t) HWNAS_DWCL_FINISH(ow + t, a[t]);
+        }
+      }
       for (; ow + 4 <= OW; ow += 4) {
         __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
         for (int i = 0; i < kh; ++i) {
@@ -1505,14 +1533,17 @@ __attribute__((target("avx512f,avx512bw,avx512vl"))) void depthwiseCl512(const u
   int32_t* accRow = reinterpret_cast<int32_t*>(base + a64(rows * wp * cp * 4));
   dwClPlane512(x, zu, g, oh0, rows, wp, cp, plane);
   const int requant = fusedMode(e);
-  if (g.kh == 3 && g.kw == 3)
-    dwClRows512<3, 3>(plane, wp, cp, wf, bias16, mult16, g, e, requant, oh0, oh1, y, accRow);
-  else if (g.kh == 5 && g.kw == 5)
-    dwClRows512<5, 5>(plane, wp, cp, wf, bias16, mult16, g, e, requant, oh0, oh1, y, accRow);
-  else if (g.kh == 7 && g.kw == 7)
-    dwClRows512<7, 7>(plane, wp, cp, wf, bias16, mult16, g, e, requant, oh0, oh1, y, accRow);
-  else
-    dwClRows512<0, 0>(plane, wp, cp, wf, bias16, mult16, g, e, requant, oh0, oh1, y, accRow);
+#define HWNAS_DWCL_CASE(K)                                                                        \
+  if (g.kh == K && g.kw == K) {                                                                   \
+    if (g.sw == 1) return dwClRows512<K, K, 1>(plane, wp, cp, wf, bias16, mult16, g, e, requant, oh0, oh1, y, accRow); \
+    if (g.sw == 2) return dwClRows512<K, K, 2>(plane, wp, cp, wf, bias16, mult16, g, e, requant, oh0, oh1, y, accRow); \
+    return dwClRows512<K, K, 0>(plane, wp, cp, wf, bias16, mult16, g, e, requant, oh0, oh1, y, accRow);                \
+  }
+  HWNAS_DWCL_CASE(3)
+  HWNAS_DWCL_CASE(5)
+  HWNAS_DWCL_CASE(7)
+#undef HWNAS_DWCL_CASE
+  dwClRows512<0, 0, 0>(plane, wp, cp, wf, bias16, mult16, g, e, requant, oh0, oh1, y, accRow);
 }
 }  // namespace
 #endif
