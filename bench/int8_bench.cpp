@@ -3,8 +3,10 @@
 // same network (same weights, BN folded); the int8 plan comes from exporter/quantize calibrate
 // (min-max, on 4 batches of random inputs) + core lowerQuantized. Prints the median of R rounds
 // per side, the spread, and the ratio int8/fp32 (goal <= 0.6 at batch 64 and on the ofa net).
-// Usage: int8_bench [--rounds R] [--arch-seed S] [--isa scalar|avx2|vnni] [--ops] [--only NAME]
-// (--only: the cases whose name contains NAME, e.g. "batch 64", "ofa")
+// Usage: int8_bench [--rounds R] [--arch-seed S] [--isa scalar|avx2|vnni] [--ops] [--only NAME] [--planar]
+// (--only: the cases whose name contains NAME, e.g. "batch 64", "ofa"; --planar: the int8 side
+// keeps the planar layout, the VNNI kernels before channels-last). Each line also gives the
+// thread CPU time of both sides (on a shared machine the wall clock counts descheduled time).
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -95,7 +97,7 @@ double median(std::vector<double> v) {
   return v[v.size() / 2];
 }
 
-Result runCase(const Case& c, int rounds, int isa, bool ops) {
+Result runCase(const Case& c, int rounds, int isa, bool ops, bool planar) {
   const int64_t perImage = numel(c.model.graph.node(c.model.graph.inputIds()[0]).shape);
   Rng rng(5);
   std::vector<std::vector<float>> calib;
@@ -108,6 +110,7 @@ Result runCase(const Case& c, int rounds, int isa, bool ops) {
   o.batch = c.batch;
   runtime::Executor ef(fp, o);
   o.int8Isa = isa;
+  if (planar) o.int8ChannelsLast = 0;
   runtime::Executor eq(q, o);
   const std::vector<float> x = randomInput(c.batch * perImage, rng);
   std::vector<float> yf = ef.run(x), yq = eq.run(x);
@@ -149,7 +152,8 @@ Result runCase(const Case& c, int rounds, int isa, bool ops) {
   res.int8Max = *std::max_element(tq.begin(), tq.end());
   std::printf("%-28s fp32 %8.3f ms [%.3f..%.3f]  int8 (%s) %8.3f ms [%.3f..%.3f]  ratio int8/fp32 %.2f  "
               "(top-1 agreement %d/%lld, max |logit err| %.3g of %.3g; %d calls x %d rounds)\n",
-              c.name.c_str(), res.fp32, res.fp32Min, res.fp32Max, runtime::int8::int8IsaName(eq.int8Isa()), res.int8,
+              c.name.c_str(), res.fp32, res.fp32Min, res.fp32Max,
+              (std::string(runtime::int8::int8IsaName(eq.int8Isa())) + (eq.int8ChannelsLast() ? "" : " planar")).c_str(), res.int8,
               res.int8Min, res.int8Max, res.int8 / res.fp32, agree, (long long)c.batch, maxErr, maxAbs, calls, rounds);
   // On a shared machine the wall clock also counts time the thread was descheduled; CPU time
   // does not (it still includes cache and frequency effects of the neighbours).
@@ -212,7 +216,8 @@ int main(int argc, char** argv) {
   int rounds = 15, isa = -1;
   uint64_t archSeed = 7;
   bool ops = false;
-  std::string only;  // run only the cases whose name contains this
+  std::string only;     // run only the cases whose name contains this
+  bool planar = false;  // the int8 side with the planar layout (the VNNI kernels before channels-last)
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
     if (a == "--rounds" && i + 1 < argc) {
@@ -223,10 +228,12 @@ int main(int argc, char** argv) {
       isa = int(runtime::int8::parseInt8Isa(argv[++i]));
     } else if (a == "--ops") {
       ops = true;
+    } else if (a == "--planar") {
+      planar = true;
     } else if (a == "--only" && i + 1 < argc) {
       only = argv[++i];
     } else {
-      std::fprintf(stderr, "usage: int8_bench [--rounds R] [--arch-seed S] [--isa scalar|avx2|vnni] [--ops] [--only NAME]\n");
+      std::fprintf(stderr, "usage: int8_bench [--rounds R] [--arch-seed S] [--isa scalar|avx2|vnni] [--ops] [--only NAME] [--planar]\n");
       return 2;
     }
   }
@@ -252,7 +259,7 @@ int main(int argc, char** argv) {
     std::printf("int8 vs fp32, hwnas runtime, 1 thread, interleaved, median of %d rounds (ofa arch seed %llu: %s)\n",
                 rounds, (unsigned long long)archSeed, arch.dump().c_str());
     for (const Case& c : cases)
-      if (c.name.find(only) != std::string::npos) runCase(c, rounds, isa, ops);
+      if (c.name.find(only) != std::string::npos) runCase(c, rounds, isa, ops, planar);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "int8_bench: %s\n", e.what());
     return 1;

@@ -231,8 +231,8 @@ TEST(RuntimeInt8, DepthwiseOddShapesEqualTheReference) {
 
 TEST(RuntimeInt8, ChannelsLastDepthwiseShapesEqualTheReference) {
   // The channels-last depthwise: channel counts that are not a multiple of 16 (masked tails),
-  // planes split into several row bands, 1-3 leftover pixels of a row, and past 518 taps the
-  // integer loops.
+  // planes split into several row bands, rows of 8-pixel steps plus 4- and 1-pixel leftovers,
+  // and past 518 taps the integer loops.
   Rng rng(32);
   struct Case {
     int k, s, p;
@@ -240,7 +240,8 @@ TEST(RuntimeInt8, ChannelsLastDepthwiseShapesEqualTheReference) {
   };
   for (const Case& k : {Case{3, 1, 1, {1, 37, 9, 10}}, Case{3, 2, 1, {1, 37, 9, 10}}, Case{5, 1, 2, {1, 20, 7, 7}},
                         Case{7, 2, 3, {1, 33, 12, 13}}, Case{3, 1, 1, {1, 48, 40, 40}},
-                        Case{5, 2, 2, {1, 17, 45, 30}}, Case{23, 1, 11, {1, 2, 25, 25}}}) {
+                        Case{5, 2, 2, {1, 17, 45, 30}}, Case{3, 2, 1, {1, 19, 8, 36}},
+                        Case{23, 1, 11, {1, 2, 25, 25}}}) {
     PlanOp op = conv(int(k.shape[1]), k.k, k.s, k.p, int(k.shape[1]));
     op.type = OpType::DepthwiseConv2d;
     for (const Act act : {Act::Relu6, Act::HSwish})
