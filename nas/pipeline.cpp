@@ -1,7 +1,9 @@
 #include "nas/pipeline.h"
 
 #include <sys/resource.h>
+#include <tbb/blocked_range.h>
 #include <tbb/global_control.h>
+#include <tbb/parallel_for.h>
 
 #include <algorithm>
 #include <chrono>
@@ -16,11 +18,19 @@
 #include "core/fs_util.h"
 #include "core/log.h"
 #include "core/lower.h"
+#include "exporter/backend.h"
+#include "exporter/export_pipeline.h"
+#include "exporter/model_io.h"
+#include "exporter/onnx_export.h"
+#include "exporter/recipe.h"
 #include "latency_luts/profiler.h"
+#include "nas/distributed.h"
 #include "nas/results_store.h"
 #include "nas/search_engine.h"
 #include "nas/search_report.h"
 #include "search_spaces/mbconv_space.h"
+#include "trainer/autograd.h"
+#include "trainer/ops.h"
 #include "trainer/safetensors.h"
 #include "trainer/weight_map.h"
 
@@ -57,6 +67,10 @@ std::string resolvePath(const std::string& baseDir, const std::string& p) {
 Json yamlText(const YamlNode& n) { return YAML::Dump(n.raw()); }
 
 const std::vector<std::string> kStages = {"supernet", "latency", "search", "finalists", "export"};
+
+// Training in the pipeline checkpoints every this many steps (and at epoch ends), so a stop
+// request waits at most this many steps and loses none.
+constexpr int kCheckpointSteps = 10;
 
 }  // namespace
 
@@ -184,7 +198,31 @@ std::unique_ptr<PipelineConfig> loadPipelineConfig(const std::string& path, int6
         (*cs)[i]["relative_to"].fail("relative budgets apply to latency, params and macs");
     }
   }
-  if (auto e = root.find("export")) cfg->exportWinner = e->asBool();
+  if (auto e = root.find("export")) {
+    ExportSettings& x = cfg->exportSettings;
+    if (e->isScalar()) {
+      x.enabled = e->asBool();  // export: false (or true: the defaults)
+    } else {
+      e->checkKeys({"enabled", "targets", "recipe", "measure_accuracy", "measure_latency"});
+      x.enabled = e->getBool("enabled", true);
+      if (auto t = e->find("targets")) {
+        if (!t->isSequence()) t->fail("expected a list of targets, e.g. [cpu] (model.onnx is always written)");
+        x.targets.clear();
+        for (size_t i = 0; i < t->size(); ++i) {
+          const std::string name = (*t)[i].asEnum({"cpu", "cuda", "fpga"});
+          if (std::find(x.targets.begin(), x.targets.end(), name) != x.targets.end()) (*t)[i].fail("listed twice");
+          x.targets.push_back(name);
+        }
+      }
+      if (e->has("recipe")) {
+        x.recipePath = resolvePath(base, e->getString("recipe"));
+        if (!fileExists(x.recipePath)) (*e)["recipe"].fail("export recipe '" + x.recipePath + "' does not exist");
+        loadExportRecipe(x.recipePath);  // checked whole now (ConfigError with the recipe's file:line:col)
+      }
+      x.measureAccuracy = e->getBool("measure_accuracy", false);
+      x.measureLatency = e->getBool("measure_latency", false);
+    }
+  }
 
   cfg->resolved = p.resolved();
   cfg->resolved["kind"] = "pipeline";
@@ -209,7 +247,17 @@ struct Ctx {
     return l->path.empty() || l->path == out + "/lut.db" ? out + "/lut.db" : l->path;
   }
   bool lutGiven() const { return !problem.lutSource()->path.empty(); }
+  bool stopRequested() const { return opt.stop && opt.stop->load(); }
+  void checkStop() const {
+    if (stopRequested()) throw Interrupted();
+  }
 };
+
+// Progress callback of a training loop: after a checkpoint was written (epoch end, every
+// kCheckpointSteps steps, the last step) a stop request ends the loop by Interrupted.
+bool justCheckpointed(const TrainProgress& p) {
+  return p.epochEnd || p.step == p.totalSteps || p.step % kCheckpointSteps == 0;
+}
 
 bool supernetValid(const std::string& dir, const std::string& spaceId) {
   if (!fileExists(dir + "/supernet.json") || !fileExists(dir + "/supernet.safetensors") || !fileExists(dir + "/space.yaml"))
@@ -241,6 +289,7 @@ Json runStage(Ctx& c, const std::string& name, const std::function<bool(const Js
     return prev->output;
   }
   if (skipped) *skipped = false;
+  c.checkStop();
   StageRow r;
   r.name = name;
   r.status = "running";
@@ -274,11 +323,14 @@ Json trainSupernetStage(Ctx& c) {
   writeFileAtomic(dir + "/recipe.yaml", readFile(recipe.path));
   const bool resume = fileExists(ckpt + "/state.safetensors");
   Progress bar("supernet", 0, c.opt.quiet);
-  SupernetTrainResult r = net.train(data, so, ckpt, resume, [&](const TrainProgress& p) {
+  SupernetTrainOptions sto = so;
+  sto.base.checkpointEverySteps = kCheckpointSteps;
+  SupernetTrainResult r = net.train(data, sto, ckpt, resume, [&](const TrainProgress& p) {
     bar.setTotal(p.totalSteps);
     std::ostringstream st;
     st << "epoch " << p.epoch + 1 << " loss " << std::fixed << std::setprecision(4) << p.loss;
     bar.update(p.step, st.str());
+    if (justCheckpointed(p)) c.checkStop();
   });
   bar.finish();
   net.saveWeights(dir + "/supernet.safetensors");
@@ -368,51 +420,70 @@ struct Trained {
   Json metrics;
 };
 
-// Trains def from scratch into dir (resuming from dir/checkpoint), or loads it when
-// dir/metrics.json says it is finished. The test split is not given to the training loop.
-Trained trainOrLoad(Ctx& c, const std::string& name, const std::string& dir, const ModelDef& def, const DataSplits& data,
-                    Json extra) {
-  Trained t;
-  t.name = name;
-  t.dir = dir;
-  t.def = def;
-  const TrainOptions& o = c.cfg.finalists.train;
-  t.model = buildModel(def, o.seed);
-  if (fileExists(dir + "/metrics.json") && fileExists(dir + "/model.safetensors")) {
-    loadStateDict(*t.model, loadSafetensors(dir + "/model.safetensors").tensors, dir + "/model.safetensors");
-    t.model->eval();
-    t.metrics = readJsonFile(dir + "/metrics.json");
-    logInfo("finalist ", name, ": trained earlier, val ", t.metrics.value("val_accuracy", -1.0));
-    return t;
-  }
+bool trainedIn(const std::string& dir) { return fileExists(dir + "/metrics.json") && fileExists(dir + "/model.safetensors"); }
+
+// Trains def from scratch into dir (resuming from dir/checkpoint) and writes model.yaml,
+// model.safetensors and, last (it marks the model finished), metrics.json. The test split is not
+// given to the training loop. Used by rank 0 in DIR and by MPI workers in a folder of their own.
+void trainInto(const TrainOptions& base, const PipelineOptions& opt, const std::string& name, const std::string& dir,
+               const ModelDef& def, const DataSplits& data, Json extra) {
+  TrainOptions o = base;
+  o.checkpointEverySteps = kCheckpointSteps;
+  std::shared_ptr<Model> model = buildModel(def, o.seed);
   const std::string ckpt = dir + "/checkpoint";
   fs::create_directories(ckpt);
   const bool resume = fileExists(ckpt + "/state.safetensors");
-  Progress bar("train " + name, 0, c.opt.quiet);
-  TrainResult r = trainModel(*t.model, data, o, ckpt, resume, [&](const TrainProgress& p) {
+  auto checkStop = [&] {
+    if (opt.stop && opt.stop->load()) throw Interrupted();
+  };
+  checkStop();
+  Progress bar("train " + name, 0, opt.quiet);
+  TrainResult r = trainModel(*model, data, o, ckpt, resume, [&](const TrainProgress& p) {
     bar.setTotal(p.totalSteps);
     std::ostringstream st;
     st << "epoch " << p.epoch + 1 << " loss " << std::fixed << std::setprecision(4) << p.loss;
     bar.update(p.step, st.str());
+    if (justCheckpointed(p)) checkStop();
   });
   bar.finish();
   writeFileAtomic(dir + "/model.yaml", def.toYaml());
-  saveSafetensors(dir + "/model.safetensors", stateDict(*t.model), {{"format", "pt"}, {"model", def.name}});
+  saveSafetensors(dir + "/model.safetensors", stateDict(*model), {{"format", "pt"}, {"model", def.name}});
   Json m = std::move(extra);
   m["name"] = name;
   m["val_accuracy"] = r.valAccuracy;
-  m["params"] = t.model->numParameters();
-  m["macs"] = t.model->toGraph(1).cost().macs;
+  m["params"] = model->numParameters();
+  m["macs"] = model->toGraph(1).cost().macs;
   m["epochs"] = r.epochs;
   m["steps"] = r.steps;
   m["seconds"] = r.seconds;
   m["train_images"] = data.train.n;
   m["val_images"] = data.val.n;
   m["seed"] = o.seed;
-  writeJsonFile(dir + "/metrics.json", m);  // last: marks the finalist trained
-  t.metrics = m;
+  writeJsonFile(dir + "/metrics.json", m);
   logInfo("finalist ", name, ": val ", r.valAccuracy);
+}
+
+// A finished model folder (trainedIn) loaded back.
+Trained loadTrained(const std::string& name, const std::string& dir, const ModelDef& def, uint64_t seed) {
+  Trained t;
+  t.name = name;
+  t.dir = dir;
+  t.def = def;
+  t.model = buildModel(def, seed);
+  loadStateDict(*t.model, loadSafetensors(dir + "/model.safetensors").tensors, dir + "/model.safetensors");
+  t.model->eval();
+  t.metrics = readJsonFile(dir + "/metrics.json");
   return t;
+}
+
+// Trains def into dir unless dir/metrics.json says it is finished, then loads it.
+Trained trainOrLoad(Ctx& c, const std::string& name, const std::string& dir, const ModelDef& def, const DataSplits& data,
+                    Json extra) {
+  if (trainedIn(dir))
+    logInfo("finalist ", name, ": trained earlier, val ", readJsonFile(dir + "/metrics.json").value("val_accuracy", -1.0));
+  else
+    trainInto(c.cfg.finalists.train, c.opt, name, dir, def, data, std::move(extra));
+  return loadTrained(name, dir, def, c.cfg.finalists.train.seed);
 }
 
 Json finalistsStage(Ctx& c, const SearchOutcome& o) {
@@ -431,16 +502,52 @@ Json finalistsStage(Ctx& c, const SearchOutcome& o) {
   DataSplits noTest = full;
   noTest.test = ImageDataset();
   const auto& space = dynamic_cast<const MbconvSpace&>(c.problem.space());
-  std::vector<Trained> models;
+  struct Job {
+    std::string name, dir;
+    ModelDef def;
+    Json extra;
+  };
+  std::vector<Job> jobs;
   for (size_t k = 0; k < top.size(); ++k) {
     const QueryRow& row = o.rows[top[k]];
-    Json extra = {{"hash", row.hash}, {"arch", row.arch.json()}, {"rank", k}, {"search", row.metrics}};
-    models.push_back(trainOrLoad(c, row.hash, c.out + "/finalists/" + row.hash, space.toModelDef(row.arch), noTest, extra));
+    jobs.push_back({row.hash, c.out + "/finalists/" + row.hash, space.toModelDef(row.arch),
+                    {{"hash", row.hash}, {"arch", row.arch.json()}, {"rank", k}, {"search", row.metrics}}});
   }
+  const bool hasBaseline = !c.cfg.finalists.baselinePath.empty();
+  if (hasBaseline) jobs.push_back({"baseline", c.out + "/baseline", c.cfg.finalists.baseline, {{"model", c.cfg.finalists.baselinePath}}});
+  // Under MPI model j is trained by rank j % size: the others' are sent first, rank 0 trains its
+  // own, then writes what came back into DIR (the same files, bit for bit, as training here).
+  WorkerPool* pool = c.opt.pool && c.opt.pool->size() > 1 ? c.opt.pool : nullptr;
+  std::vector<int> owner(jobs.size(), 0);
+  if (pool)
+    for (size_t j = 0; j < jobs.size(); ++j) {
+      if (trainedIn(jobs[j].dir)) continue;
+      owner[j] = int(j % size_t(pool->size()));
+      if (owner[j] == 0) continue;
+      Message m;
+      m.head = {{"op", "train"}, {"name", jobs[j].name}, {"model_yaml", jobs[j].def.toYaml()}, {"extra", jobs[j].extra}};
+      pool->request(owner[j], m);
+      logInfo("finalist ", jobs[j].name, ": training on rank ", owner[j]);
+    }
+  std::vector<std::optional<Trained>> trained(jobs.size());
+  for (size_t j = 0; j < jobs.size(); ++j)
+    if (owner[j] == 0) trained[j] = trainOrLoad(c, jobs[j].name, jobs[j].dir, jobs[j].def, noTest, jobs[j].extra);
+  for (size_t j = 0; j < jobs.size(); ++j) {
+    if (owner[j] == 0) continue;
+    Message r = pool->reply(owner[j]);
+    if (r.blobs.size() != 3) throw Error("rank " + std::to_string(owner[j]) + ": a trained model needs 3 files");
+    fs::create_directories(jobs[j].dir);
+    writeFileAtomic(jobs[j].dir + "/model.yaml", r.blobs[0]);
+    writeFileAtomic(jobs[j].dir + "/model.safetensors", r.blobs[1]);
+    writeFileAtomic(jobs[j].dir + "/metrics.json", r.blobs[2]);  // last: marks it finished
+    logInfo("finalist ", jobs[j].name, ": trained on rank ", owner[j], ", val ",
+            readJsonFile(jobs[j].dir + "/metrics.json").value("val_accuracy", -1.0));
+    trained[j] = loadTrained(jobs[j].name, jobs[j].dir, jobs[j].def, c.cfg.finalists.train.seed);
+  }
+  std::vector<Trained> models;
+  for (size_t k = 0; k < top.size(); ++k) models.push_back(std::move(*trained[k]));
   std::optional<Trained> baseline;
-  if (!c.cfg.finalists.baselinePath.empty())
-    baseline = trainOrLoad(c, "baseline", c.out + "/baseline", c.cfg.finalists.baseline, noTest,
-                           {{"model", c.cfg.finalists.baselinePath}});
+  if (hasBaseline) baseline = std::move(*trained.back());
   // The winner on validation accuracy (earlier rank on ties); only then the test split.
   size_t win = 0;
   for (size_t k = 1; k < models.size(); ++k)
@@ -450,6 +557,7 @@ Json finalistsStage(Ctx& c, const SearchOutcome& o) {
   models[win].metrics["test_accuracy"] = testOf(models[win]);
   if (baseline) baseline->metrics["test_accuracy"] = testOf(*baseline);
 
+  c.checkStop();
   // Latency with the runtime: every finalist and the baseline, interleaved run by run.
   std::vector<Trained*> all;
   for (auto& m : models) all.push_back(&m);
@@ -485,14 +593,80 @@ Json finalistsStage(Ctx& c, const SearchOutcome& o) {
   return out;
 }
 
+// The winner through the exporter: its finalist folder as an ExportModel, the recipe's passes
+// (fold_bn by default), then model.onnx and each target's package, staged beside DIR/export and
+// renamed into place at the end (complete or absent). The trained model.yaml/.safetensors and
+// metrics.json are copied too.
 Json exportStage(Ctx& c, const Json& fin) {
+  const ExportSettings& xs = c.cfg.exportSettings;
   const std::string hash = fin["winner"].get<std::string>();
   const std::string src = c.out + "/finalists/" + hash, dst = c.out + "/export";
-  fs::create_directories(dst);
-  writeFileAtomic(dst + "/model.yaml", readFile(src + "/model.yaml"));
-  writeFileAtomic(dst + "/model.safetensors", readFile(src + "/model.safetensors"));
-  writeJsonFile(dst + "/metrics.json", fin["winner_metrics"]);
-  return {{"dir", dst}, {"hash", hash}, {"files", {"model.yaml", "model.safetensors", "metrics.json"}}};
+  ExportRecipe recipe = xs.recipePath.empty() ? defaultExportRecipe() : loadExportRecipe(xs.recipePath);
+  if (xs.recipePath.empty()) {
+    recipe.dataset = c.cfg.data.dataset;  // the pipeline's data (used only when measuring accuracy)
+    recipe.dataDir = c.cfg.data.dataDir;
+  }
+  ExportPipelineOptions po;
+  po.seed = c.problem.seed();
+  po.threads = std::max(1, c.problem.lutSource()->threads);
+  po.measureAccuracy = xs.measureAccuracy;
+  po.measureLatency = xs.measureLatency;
+  if (!c.opt.quiet) po.progress = [](const std::string& s) { logInfo("export: ", s); };
+  ExportPipelineResult r = runExportPipeline(loadExportModel(src), recipe, po);
+
+  fs::remove_all(dst);  // a half-written earlier attempt (the stage was not recorded as done)
+  TempDir stage = TempDir::stagingFor(dst);
+  const std::string tmp = stage.path();
+  ExportReport& rep = r.report;
+  rep.model = "finalists/" + hash;
+  rep.target = "onnx";
+  for (const auto& t : xs.targets) rep.target += "+" + t;
+  for (const char* f : {"model.yaml", "model.safetensors"}) {
+    writeFileAtomic(tmp + "/" + f, readFile(src + "/" + f));
+    rep.artifacts.push_back(f);
+  }
+  writeJsonFile(tmp + "/metrics.json", fin["winner_metrics"]);
+  rep.artifacts.push_back("metrics.json");
+  const QuantSpec* q = r.quant ? &*r.quant : nullptr;
+  OnnxExportOptions oo;
+  oo.quant = q;
+  exportOnnx(r.model, tmp + "/model.onnx", oo);
+  rep.artifacts.push_back("model.onnx");
+  if (q) {
+    writeFileAtomic(tmp + "/quant_spec.json", q->toJson().dump(2) + "\n");
+    rep.artifacts.push_back("quant_spec.json");
+  }
+  Json notes = Json::array();
+  for (const auto& t : xs.targets) {
+    c.checkStop();
+    BackendOptions bo;
+    bo.quant = q;
+    BackendResult br = makeBackend(t)->write(r.model, tmp + "/" + t, bo);
+    for (const auto& f : br.files) rep.artifacts.push_back(t + "/" + f);
+    for (const auto& n : br.notes) notes.push_back(t + ": " + n);
+  }
+  rep.artifacts.push_back("report.json");
+  rep.artifacts.push_back("report.md");
+  writeFileAtomic(tmp + "/report.json", rep.toJson().dump(2) + "\n");
+  writeFileAtomic(tmp + "/report.md", rep.toMarkdown());
+  stage.commit(dst, true);
+  Json steps = Json::array();
+  for (const auto& st : rep.steps) steps.push_back(st.name);
+  return {{"dir", dst},
+          {"hash", hash},
+          {"recipe", recipe.name},
+          {"passes", steps},
+          {"targets", xs.targets},
+          {"onnx_bytes", int64_t(fs::file_size(dst + "/model.onnx"))},
+          {"files", rep.artifacts},
+          {"notes", notes}};
+}
+
+bool exportValid(const std::string& out, const Json& j) {
+  if (!j.contains("files") || !j["files"].is_array()) return false;
+  for (const auto& f : j["files"])
+    if (!fileExists(out + "/export/" + f.get<std::string>())) return false;
+  return true;
 }
 
 std::string fmt(double v, int prec) {
@@ -510,7 +684,8 @@ std::string ms(const Json& j, const char* key) {
   return fmt(j[key].get<double>(), 3);
 }
 
-std::string reportMd(Ctx& c, const SearchOutcome& o, const Json& budgets, const Json& fin, const Json& search) {
+std::string reportMd(Ctx& c, const SearchOutcome& o, const Json& budgets, const Json& fin, const Json& search,
+                     const Json& exported) {
   std::ostringstream r;
   const auto& p = c.problem;
   r << "# nas-search report\n\n";
@@ -593,6 +768,34 @@ std::string reportMd(Ctx& c, const SearchOutcome& o, const Json& budgets, const 
       r << " |\n";
     }
   }
+  if (exported.is_object() && exported.contains("files")) {
+    r << "\n## Export\n\nThe winner through the exporter (recipe `" << exported.value("recipe", std::string()) << "`: ";
+    bool first = true;
+    for (const auto& p : exported["passes"]) {
+      if (p.get<std::string>() == "input") continue;  // step 0 is the model as trained
+      r << (first ? "" : ", ") << p.get<std::string>();
+      first = false;
+    }
+    r << ") into `" << exported.value("dir", std::string()) << "` (`report.md` there has the exporter's figures):\n\n";
+    // Top-level files one by one, each target's folder as one line.
+    std::map<std::string, std::vector<std::string>> folders;
+    for (const auto& f : exported["files"]) {
+      const std::string name = f.get<std::string>();
+      const size_t slash = name.find('/');
+      if (slash == std::string::npos)
+        r << "- `" << name << "`\n";
+      else
+        folders[name.substr(0, slash)].push_back(name.substr(slash + 1));
+    }
+    for (const auto& [dir, files] : folders) {
+      r << "- `" << dir << "/`: " << files.size() << " files (";
+      int shown = 0;
+      for (const auto& f : files)
+        if (f.find('/') == std::string::npos) r << (shown++ ? ", " : "") << "`" << f << "`";
+      r << (shown < int(files.size()) ? ", ..." : "") << ")\n";
+    }
+    for (const auto& n : exported["notes"]) r << "\nNote: " << n.get<std::string>() << "\n";
+  }
   r << "\n## Stages\n\n| stage | time (s) | peak RSS (MiB) | attempts |\n|---|---|---|---|\n";
   double total = 0;
   for (const auto& s : c.store.stages()) {
@@ -601,11 +804,66 @@ std::string reportMd(Ctx& c, const SearchOutcome& o, const Json& budgets, const 
     total += s.seconds;
   }
   r << "\nTotal " << fmt(total, 1) << " s (stages only; a stage's time is that of the attempt that finished it).\n";
-  r << "\nNot done yet: hierarchical macro-then-micro search (the search is joint), predictor stage, MPI.\n";
+  r << "\nNot done yet: hierarchical macro-then-micro search (the search is joint), predictor stage.\n";
   return r.str();
 }
 
 }  // namespace
+
+namespace {
+
+// The accuracy of each arch in this process, in parallel (TBB, grain 1) as the engine's loop.
+std::vector<double> accuraciesHere(const SearchProblem& problem, const std::vector<ArchConfig>& archs) {
+  std::vector<double> acc(archs.size(), 0.0);
+  tbb::parallel_for(tbb::blocked_range<size_t>(0, archs.size(), 1), [&](const tbb::blocked_range<size_t>& r) {
+    for (size_t i = r.begin(); i != r.end(); ++i) acc[i] = problem.accuracy(archs[i]);
+  });
+  return acc;
+}
+
+}  // namespace
+
+void servePipelineWorker(PipelineConfig& cfg, Transport& transport, const PipelineOptions& opt) {
+  SearchProblem& problem = *cfg.problem;
+  // Everything a worker writes lives here (removed at exit): never in DIR, which is rank 0's.
+  TempDir work("hwnas-rank" + std::to_string(transport.rank()) + "-");
+  std::optional<DataSplits> data;  // the finalists' splits without the test split, loaded once
+  int models = 0;
+  PipelineOptions wo = opt;
+  wo.stop = nullptr;  // a worker stops when rank 0 (or mpirun) ends it
+  serveRequests(transport, [&](const Message& m) -> Message {
+    const std::string op = m.head.value("op", std::string());
+    Message r;
+    if (op == "supernet") {
+      const std::string dir = work.file("supernet");
+      fs::remove_all(dir);
+      fs::create_directories(dir);
+      const Json& names = m.head.at("files");
+      if (names.size() != m.blobs.size()) throw Error("supernet: " + std::to_string(names.size()) + " names for " +
+                                                      std::to_string(m.blobs.size()) + " files");
+      for (size_t i = 0; i < m.blobs.size(); ++i) writeFileAtomic(dir + "/" + names[i].get<std::string>(), m.blobs[i]);
+      problem.bindSupernet(dir);
+      r.head["ok"] = true;
+    } else if (op == "accuracy") {
+      std::vector<ArchConfig> archs;
+      for (const auto& a : m.head.at("archs")) archs.push_back(ArchConfig(a));
+      r.head["accuracies"] = accuraciesHere(problem, archs);
+    } else if (op == "train") {
+      if (!data) {
+        data = loadDataSplits(cfg.finalists.train);
+        data->test = ImageDataset();
+      }
+      const std::string dir = work.file("model" + std::to_string(models++));
+      const ModelDef def = parseModelDef(m.head.at("model_yaml").get<std::string>(), "model from rank 0");
+      trainInto(cfg.finalists.train, wo, m.head.at("name").get<std::string>(), dir, def, *data, m.head.at("extra"));
+      for (const char* f : {"model.yaml", "model.safetensors", "metrics.json"}) r.blobs.push_back(readFile(dir + "/" + f));
+      fs::remove_all(dir);
+    } else {
+      throw Error("unknown request '" + op + "'");
+    }
+    return r;
+  });
+}
 
 void removePipelineOutputs(const PipelineConfig& cfg, const std::string& out) {
   for (const char* f : {"search.db", "search.db-wal", "search.db-shm", "best_arch.json", "pareto.json", "pareto.csv",
@@ -614,6 +872,153 @@ void removePipelineOutputs(const PipelineConfig& cfg, const std::string& out) {
   if (cfg.supernetLoad.empty()) fs::remove_all(fs::path(out) / "supernet");
   if (cfg.problem->lutSource() && cfg.problem->lutSource()->path.empty())
     for (const char* f : {"lut.db", "lut.db-wal", "lut.db-shm"}) fs::remove_all(fs::path(out) / f);
+}
+
+namespace {
+
+// The training split's size for these options (the datasets' sizes are fixed: Fashion-MNIST
+// and MNIST 60,000 training images, CIFAR 50,000; the default validation split as the trainer's).
+int64_t trainSplitImages(const TrainOptions& t) {
+  const bool cifar = t.dataset.rfind("cifar", 0) == 0;
+  const int64_t val = t.valSize < 0 ? (cifar ? 5000 : 10000) : t.valSize;
+  int64_t n = (cifar ? 50000 : 60000) - val;
+  if (t.trainLimit > 0) n = std::min(n, t.trainLimit);
+  return n;
+}
+int64_t valSplitImages(const TrainOptions& t) {
+  const bool cifar = t.dataset.rfind("cifar", 0) == 0;
+  int64_t n = t.valSize < 0 ? (cifar ? 5000 : 10000) : t.valSize;
+  if (t.evalLimit > 0) n = std::min(n, t.evalLimit);
+  return n;
+}
+
+// This machine's speed on one network, measured now with random inputs and weights.
+struct NetSpeed {
+  double trainImageS = 0;    // forward + backward of a batch of 64, per image
+  double forwardImageS = 0;  // forward in eval mode, no autograd, per image
+  double runtimeMs = 0;      // the runtime plan at batch 1 (minimum of 5 runs)
+  Json json() const {
+    return {{"train_ms_per_image", 1e3 * trainImageS}, {"forward_ms_per_image", 1e3 * forwardImageS}, {"runtime_ms", runtimeMs}};
+  }
+};
+
+NetSpeed measureSpeed(const ModelDef& def, int threads) {
+  using Clock = std::chrono::steady_clock;
+  const int64_t b = 64;
+  std::shared_ptr<Model> model = buildModel(def, 0);
+  std::vector<float> v(static_cast<size_t>(b * def.inChannels * def.height * def.width));
+  for (size_t i = 0; i < v.size(); ++i) v[i] = float(int64_t(i * 2654435761u % 2001) - 1000) * 1e-3f;
+  const Tensor x = Tensor::fromVector({b, def.inChannels, def.height, def.width}, v);
+  std::vector<int32_t> labels(static_cast<size_t>(b));
+  for (int64_t i = 0; i < b; ++i) labels[size_t(i)] = int32_t(i % def.numClasses);
+  NetSpeed s;
+  double best = INFINITY;
+  model->train();
+  for (int i = 0; i < 3; ++i) {  // one untimed, then the faster of two
+    const auto t0 = Clock::now();
+    Variable loss = ops::crossEntropy(model->forward(Variable(x)), labels);
+    loss.backward();
+    if (i > 0) best = std::min(best, std::chrono::duration<double>(Clock::now() - t0).count());
+  }
+  s.trainImageS = best / double(b);
+  model->eval();
+  best = INFINITY;
+  {
+    NoGradGuard noGrad;
+    for (int i = 0; i < 3; ++i) {
+      const auto t0 = Clock::now();
+      model->forward(Variable(x));
+      if (i > 0) best = std::min(best, std::chrono::duration<double>(Clock::now() - t0).count());
+    }
+  }
+  s.forwardImageS = best / double(b);
+  TimingOptions to;
+  to.threads = std::max(1, threads);
+  to.runs = 5;
+  to.warmup = 2;
+  to.perOp = false;
+  std::vector<runtime::Plan> plans;
+  plans.push_back(lower(model->toGraph(1), weightMapOf(*model)));
+  s.runtimeMs = statistic(timeInterleaved(plans, to)[0].totalMs, "min");
+  return s;
+}
+
+}  // namespace
+
+Json estimateStages(const PipelineConfig& cfg) {
+  const SearchProblem& p = *cfg.problem;
+  const auto* space = dynamic_cast<const MbconvSpace*>(&p.space());
+  if (!space) return {{"method", "none: the estimate needs an mbconv space"}, {"seconds", Json::object()}};
+  const int lutThreads = p.lutSource() ? p.lutSource()->threads : 1;
+  const NetSpeed large = measureSpeed(space->toModelDef(space->largest()), lutThreads);
+  const NetSpeed small = measureSpeed(space->toModelDef(space->smallest()), lutThreads);
+  // A typical subnet / finalist: halfway between the smallest and the largest.
+  NetSpeed mid;
+  mid.trainImageS = 0.5 * (large.trainImageS + small.trainImageS);
+  mid.forwardImageS = 0.5 * (large.forwardImageS + small.forwardImageS);
+  mid.runtimeMs = 0.5 * (large.runtimeMs + small.runtimeMs);
+  std::optional<NetSpeed> base;
+  if (!cfg.finalists.baselinePath.empty()) base = measureSpeed(cfg.finalists.baseline, lutThreads);
+  const double kLoad = 1.0;  // reading and decoding the dataset, per stage that loads it
+  Json sec;
+
+  // supernet: steps x (largest + smallest + random subnets at the midpoint) per image x batch
+  if (cfg.recipe) {
+    const SupernetTrainOptions& so = cfg.recipe->options;
+    const TrainOptions& t = so.base;
+    int64_t steps = int64_t(t.epochs) * (trainSplitImages(t) / t.batchSize);
+    if (t.maxSteps > 0) steps = std::min(steps, t.maxSteps);
+    double perImage = so.randomSubnets * mid.trainImageS;
+    if (so.method != "uniform") perImage += large.trainImageS + small.trainImageS;
+    sec["supernet"] = kLoad + double(steps) * double(t.batchSize) * perImage;
+  } else {
+    sec["supernet"] = 0.0;
+  }
+  // latency: each profiled network timed whole and op by op, warmup + runs each, at the
+  // midpoint's runtime latency, plus lowering and storing (~20 ms a network)
+  const bool profile = p.lutSource() && p.lutSource()->path.empty();
+  const LutProfileSpec& ps = p.lutProfile();
+  sec["latency"] = profile ? double(ps.samples) * (2.0 * (ps.warmup + ps.runs) * mid.runtimeMs * 1e-3 + 0.02) : 0.0;
+  // search: every evaluation calibrates BN on the calibration images and classifies the
+  // validation images at the midpoint's forward speed
+  {
+    const SupernetSourceSpec* sns = p.supernetSource();
+    int64_t calib = sns && sns->options.calibrationImages > 0 ? sns->options.calibrationImages
+                                                              : (cfg.recipe ? cfg.recipe->options.calibrationImages : 2000);
+    int64_t val = valSplitImages(cfg.data);
+    if (sns && sns->options.valImages > 0) val = std::min(val, sns->options.valImages);
+    sec["search"] = kLoad + double(p.settings().queries) * double(calib + val) * mid.forwardImageS;
+  }
+  // finalists: the top k at the midpoint and the baseline at its own speed: training steps, a
+  // validation pass per epoch, the test pass of two models, the interleaved timing
+  {
+    const TrainOptions& t = cfg.finalists.train;
+    int64_t steps = int64_t(t.epochs) * (trainSplitImages(t) / t.batchSize);
+    if (t.maxSteps > 0) steps = std::min(steps, t.maxSteps);
+    const double val = double(valSplitImages(t)), test = 10000.0;  // every dataset's test split
+    const double evalPasses = double(t.epochs + 1);  // each epoch's end and the final one
+    auto model = [&](const NetSpeed& sp) {
+      return double(steps) * double(t.batchSize) * sp.trainImageS + evalPasses * val * sp.forwardImageS +
+             (cfg.finalists.measureRuns + cfg.finalists.measureWarmup) * sp.runtimeMs * 1e-3;
+    };
+    double f = kLoad + cfg.finalists.topK * model(mid) + test * mid.forwardImageS;
+    if (base) f += model(*base) + test * base->forwardImageS;
+    sec["finalists"] = f;
+  }
+  // export: BN folding, the ONNX file and the packages: about a second (nominal, not measured)
+  sec["export"] = cfg.exportSettings.enabled ? 1.0 : 0.0;
+  double total = 0;
+  for (auto it = sec.begin(); it != sec.end(); ++it) total += it.value().get<double>();
+  sec["total"] = total;
+  Json measured = {{"largest", large.json()}, {"smallest", small.json()}};
+  if (base) measured["baseline"] = base->json();
+  return {{"seconds", sec},
+          {"measured", measured},
+          {"method",
+           "this machine's speed measured now on random data (largest and smallest arch, the baseline): per-image "
+           "training and forward time, runtime latency; stage time = its work (steps x batch, evaluations x images, "
+           "profiled networks x runs, models x steps) x the speed of the network doing it (subnets and finalists: "
+           "halfway between smallest and largest) + 1 s per dataset load; export 1 s nominal"}};
 }
 
 Json pipelinePlan(const PipelineConfig& cfg, const std::string& outDir) {
@@ -643,15 +1048,19 @@ Json pipelinePlan(const PipelineConfig& cfg, const std::string& outDir) {
                std::to_string(cfg.finalists.train.epochs) + " epochs" +
                (cfg.finalists.baselinePath.empty() ? "" : ", and the baseline " + cfg.finalists.baselinePath) +
                "; measure latency with the runtime");
-  if (cfg.exportWinner) st.push_back("export: the winner's model.yaml + model.safetensors into DIR/export");
+  if (cfg.exportSettings.enabled) {
+    std::string t = "export: the winner through the exporter (" +
+                    (cfg.exportSettings.recipePath.empty() ? std::string("fold_bn") : "recipe " + cfg.exportSettings.recipePath) +
+                    ") into DIR/export: model.onnx";
+    for (const auto& x : cfg.exportSettings.targets) t += ", " + x + "/";
+    st.push_back(t + ", report.md");
+  }
   st.push_back("report: report.md");
   plan["stages"] = st;
-  // The work each stage does, in steps (a time estimate needs this machine's speed: on 2 idle
-  // cores of the development machine a fmnist_small supernet step took ~0.66 s, a supernet
-  // evaluation on 3,000 images ~0.9 s, a finalist training step ~0.11 s).
-  auto stepsOf = [](const TrainOptions& t) -> Json {
-    if (t.trainLimit <= 0) return "epochs x (training split / batch)";
-    int64_t s = int64_t(t.epochs) * (t.trainLimit / t.batchSize);  // the loader drops a last partial batch
+  // The work each stage does, in steps, and the time that takes on this machine now
+  // (estimateStages; method in docs/pipeline.md).
+  auto stepsOf = [](const TrainOptions& t) -> int64_t {
+    int64_t s = int64_t(t.epochs) * (trainSplitImages(t) / t.batchSize);  // the loader drops a last partial batch
     if (t.maxSteps > 0) s = std::min(s, t.maxSteps);
     return s;
   };
@@ -661,6 +1070,9 @@ Json pipelinePlan(const PipelineConfig& cfg, const std::string& outDir) {
   work["trained_models"] = cfg.finalists.topK + (cfg.finalists.baselinePath.empty() ? 0 : 1);
   work["training_steps_per_model"] = stepsOf(cfg.finalists.train);
   plan["work"] = work;
+  Json est = estimateStages(cfg);
+  plan["estimate_seconds"] = est["seconds"];
+  plan["estimate"] = est;
   if (!outDir.empty() && fileExists(outDir + "/search.db")) {
     ResultsStore s(outDir + "/search.db");
     Json done = Json::array();
@@ -711,14 +1123,22 @@ PipelineResult runPipeline(PipelineConfig& cfg, const std::string& outDir, const
         problem.bindSupernet(snDir);
         SearchEngine engine(problem, &store);
         SearchRunOptions so;
+        if (opt.pool && opt.pool->size() > 1) {
+          opt.pool->bindSupernet(snDir);
+          so.evaluate = [&](const std::vector<ArchConfig>& archs) {
+            return opt.pool->accuracies(archs, [&](const std::vector<ArchConfig>& mine) { return accuraciesHere(problem, mine); });
+          };
+        }
         so.resume = store.lastStep().step >= 0;
         so.stepDelayMs = opt.stepDelayMs;
+        so.stop = opt.stop;
         Progress bar("search", problem.settings().queries, opt.quiet);
         so.onStep = [&](int64_t q, int64_t, double best) {
           bar.update(q, std::isnan(best) ? std::string("no feasible arch yet") : "best " + fmt(best, 2) + "%");
         };
         SearchOutcome o = engine.run(so);
         bar.finish();
+        if (o.interrupted) throw Interrupted();  // the committed steps stay; the stage is not done
         const SupernetAccuracy& sn = *problem.supernet();
         Json j = {{"queries", o.queries},
                   {"proposals", o.proposals},
@@ -748,10 +1168,10 @@ PipelineResult runPipeline(PipelineConfig& cfg, const std::string& outDir, const
       [&]() { return finalistsStage(c, o); });
 
   // 5. export
-  if (cfg.exportWinner)
-    runStage(
-        c, "export", [&](const Json&) { return fileExists(outDir + "/export/model.safetensors") && fileExists(outDir + "/export/model.yaml"); },
-        [&]() { return exportStage(c, fin); });
+  Json exported;
+  if (cfg.exportSettings.enabled)
+    exported = runStage(
+        c, "export", [&](const Json& j) { return exportValid(outDir, j); }, [&]() { return exportStage(c, fin); });
 
   // best_arch.json: the pipeline's winner (the search's own best is in pareto.json and search.db).
   PipelineResult res;
@@ -769,7 +1189,7 @@ PipelineResult runPipeline(PipelineConfig& cfg, const std::string& outDir, const
   writeJsonFile(outDir + "/best_arch.json", best);
   res.winner = best;
   res.reportPath = outDir + "/report.md";
-  writeFileAtomic(res.reportPath, reportMd(c, o, budgets, fin, search));
+  writeFileAtomic(res.reportPath, reportMd(c, o, budgets, fin, search, exported));
   store.setStatus("done");
   return res;
 }

@@ -4,17 +4,22 @@
 // accuracy and the LUT latency) -> finalists (the top-k trained from scratch with the trainer's
 // loop, the winner picked on validation accuracy, then its test accuracy; latency measured with
 // the runtime, interleaved, next to the LUT's prediction; the baseline (refnet) trained with the
-// same budget) -> export (the winner's model.yaml + model.safetensors), and report.md.
+// same budget) -> export (the winner through the exporter: model.onnx with BN folded and the
+// targets' packages, default the CPU one), and report.md. SIGINT/SIGTERM stop at safe points
+// (PipelineOptions::stop, Interrupted); under MPI the search's queries and the finalists'
+// training spread over ranks (PipelineOptions::pool, nas/distributed.h).
 // Invariants: the config is validated whole before anything is written; each stage is recorded
 // in search.db's `stages` table when its output is complete and is skipped on --resume when
 // that output is still valid; every stage loop is seeded and bounded, and a resumed run ends
 // with the same winner as an uninterrupted one (the latency table is never re-measured).
 #pragma once
+#include <atomic>
 #include <functional>
 #include <memory>
 #include <string>
 #include <vector>
 
+#include "core/error.h"
 #include "core/json_util.h"
 #include "nas/search_problem.h"
 #include "search_spaces/supernet_recipe.h"
@@ -22,6 +27,9 @@
 #include "trainer/training.h"
 
 namespace hwnas {
+
+class Transport;
+class WorkerPool;
 
 struct FinalistSettings {
   int topK = 3;
@@ -32,6 +40,17 @@ struct FinalistSettings {
   int measureWarmup = 3;
 };
 
+// export: {enabled, targets, recipe, measure_accuracy, measure_latency}: the winner goes through
+// the exporter (exporter/export_pipeline.h) with the recipe (default: fold_bn only), then
+// model.onnx and each target's package (exporter/backend.h) are written into DIR/export/.
+struct ExportSettings {
+  bool enabled = true;
+  std::vector<std::string> targets = {"cpu"};  // beside model.onnx, which is always written
+  std::string recipePath;                      // empty: defaultExportRecipe() (fold_bn)
+  bool measureAccuracy = false;                // the exporter's accuracy columns (runtime plan)
+  bool measureLatency = false;                 // the exporter's latency columns (this CPU)
+};
+
 struct PipelineConfig {
   std::string path;
   std::unique_ptr<SearchProblem> problem;
@@ -39,7 +58,7 @@ struct PipelineConfig {
   std::string supernetLoad;         // supernet: {load: DIR}
   std::unique_ptr<SupernetRecipe> recipe;  // supernet: {recipe: R.yaml, ...overrides}
   FinalistSettings finalists;
-  bool exportWinner = true;
+  ExportSettings exportSettings;
   Json resolved;                    // problem->resolved() plus the pipeline sections
   std::string configHash() const;
 };
@@ -52,8 +71,20 @@ std::unique_ptr<PipelineConfig> loadPipelineConfig(const std::string& path, int6
 // Removes what a pipeline run wrote into outDir (for --force); a given lut or supernet is kept.
 void removePipelineOutputs(const PipelineConfig& config, const std::string& outDir);
 
-// The stages and what each would do in `outDir` (done / to run), for --dry-run.
+// The time each stage would take on this machine: {seconds: {supernet, latency, search,
+// finalists, export, total}, measured: {...}, method}. Measures for ~1-2 s (a few training steps
+// and forward passes of the space's largest and smallest arch and the baseline on random data).
+Json estimateStages(const PipelineConfig& config);
+
+// The stages and what each would do in `outDir` (done / to run), with estimateStages, for --dry-run.
 Json pipelinePlan(const PipelineConfig& config, const std::string& outDir);
+
+// A run stopped by PipelineOptions::stop (SIGINT / SIGTERM in nas-search) at a safe point: what
+// was finished is recorded, nothing else is; --resume continues. Exit code 130 (128 + SIGINT).
+class Interrupted : public Error {
+ public:
+  Interrupted() : Error("interrupted; resume with --resume", 130) {}
+};
 
 struct PipelineOptions {
   bool resume = false;
@@ -61,6 +92,13 @@ struct PipelineOptions {
   bool quiet = false;
   int threads = 0;
   int stepDelayMs = 0;  // test hook (search steps)
+  // Checked between stages, between search steps, between finalists and, in training, right
+  // after each checkpoint (every kCheckpointSteps steps): when set, runPipeline throws
+  // Interrupted at that point.
+  const std::atomic<bool>* stop = nullptr;
+  // MPI (nas/distributed.h): with a pool of > 1 ranks, the search's new queries are spread over
+  // the ranks and finalist j is trained by rank j % size; rank 0 writes every file.
+  WorkerPool* pool = nullptr;
 };
 
 struct PipelineResult {
@@ -70,6 +108,11 @@ struct PipelineResult {
 };
 
 PipelineResult runPipeline(PipelineConfig& config, const std::string& outDir, const PipelineOptions& options);
+
+// An MPI worker (rank > 0) of a pipeline run: answers rank 0's requests (supernet files,
+// accuracy of archs, training a finalist in a temp folder of its own) until rank 0 says exit.
+// Writes nothing in the run's DIR.
+void servePipelineWorker(PipelineConfig& config, Transport& transport, const PipelineOptions& options);
 
 // Peak resident set size of this process since the last resetPeakRss() (Linux VmHWM; falls
 // back to getrusage's lifetime maximum when /proc/self/clear_refs cannot be written).

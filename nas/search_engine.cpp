@@ -48,6 +48,10 @@ SearchOutcome SearchEngine::run(const SearchRunOptions& options) {
   const auto& cons = problem_.constraints();
   const auto& mins = problem_.minimize();
   while (out.queries < set.queries && step < set.maxSteps) {
+    if (options.stop && options.stop->load()) {
+      out.interrupted = true;
+      break;
+    }
     int n = int(std::min<int64_t>(set.batch, set.queries - out.queries));
     std::vector<ArchConfig> cands = strategy->ask(n);
     if (cands.empty()) break;  // the space is exhausted
@@ -73,9 +77,18 @@ SearchOutcome SearchEngine::run(const SearchRunOptions& options) {
       }
     }
     std::vector<double> acc(m, NAN);
-    tbb::parallel_for(tbb::blocked_range<size_t>(0, fresh.size(), 1), [&](const tbb::blocked_range<size_t>& r) {
-      for (size_t k = r.begin(); k != r.end(); ++k) acc[fresh[k]] = problem_.accuracy(cands[fresh[k]]);
-    });
+    if (options.evaluate && !fresh.empty()) {
+      std::vector<ArchConfig> archs;
+      for (size_t i : fresh) archs.push_back(cands[i]);
+      const std::vector<double> a = options.evaluate(archs);
+      if (a.size() != archs.size()) throw Error("search: the evaluator returned " + std::to_string(a.size()) + " accuracies for " +
+                                                std::to_string(archs.size()) + " archs");
+      for (size_t k = 0; k < fresh.size(); ++k) acc[fresh[k]] = a[k];
+    } else {
+      tbb::parallel_for(tbb::blocked_range<size_t>(0, fresh.size(), 1), [&](const tbb::blocked_range<size_t>& r) {
+        for (size_t k = r.begin(); k != r.end(); ++k) acc[fresh[k]] = problem_.accuracy(cands[fresh[k]]);
+      });
+    }
     for (size_t i : fresh) cache[cands[i].hash()] = acc[i];
     std::vector<Evaluation> evals(m);
     std::vector<QueryRow> rows(m);

@@ -5,6 +5,7 @@
 // screened-out archs are never queried); given a seed the sequence of proposals and results is
 // identical at any thread count and across kill -9 + resume.
 #pragma once
+#include <atomic>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -19,6 +20,12 @@ namespace hwnas {
 struct SearchRunOptions {
   bool resume = false;   // continue the store's run from its last committed step
   int stepDelayMs = 0;   // test hook: sleep after each committed step (to kill a run mid-way)
+  // Set (e.g. by a SIGINT handler) to stop before the next step: the run ends with the steps
+  // committed so far and SearchOutcome::interrupted set; --resume continues it.
+  const std::atomic<bool>* stop = nullptr;
+  // Evaluates a step's new queries (several archs) instead of the local parallel loop, e.g. over
+  // MPI ranks (nas/distributed.h); it must return problem.accuracy(arch) for each, in order.
+  std::function<std::vector<double>(const std::vector<ArchConfig>&)> evaluate;
   std::function<void(int64_t queries, int64_t budget, double best)> onStep;
 };
 
@@ -29,6 +36,7 @@ struct SearchOutcome {
   int64_t proposals = 0;
   std::optional<size_t> best;  // index into rows: the best feasible queried arch (earliest on ties)
   bool resumed = false;
+  bool interrupted = false;    // stopped by SearchRunOptions::stop before the budget was spent
   Json strategyStats;          // Strategy::stats() at the end
 };
 

@@ -3,8 +3,10 @@
 // Table mode: the accuracy and latency come from benchmark tables (configs/benchmarks/*.yaml).
 // Results go to DIR/search.db and best_arch.json, pareto.{json,csv,svg}. Flags in, hwnas_nas
 // calls, files out.
+#include <signal.h>
 #include <tbb/global_control.h>
 
+#include <atomic>
 #include <boost/program_options.hpp>
 #include <cmath>
 #include <filesystem>
@@ -16,6 +18,7 @@
 #include "core/fs_util.h"
 #include "core/json_util.h"
 #include "core/log.h"
+#include "nas/distributed.h"
 #include "nas/pipeline.h"
 #include "nas/results_store.h"
 #include "nas/search_engine.h"
@@ -30,7 +33,8 @@ using namespace hwnas;
 static const char* kExamples = R"(Examples:
   nas-search --config configs/quickstart.yaml --out runs/quickstart           # the whole pipeline
   nas-search --config configs/quickstart.yaml --out runs/quickstart --resume  # after a crash: finished stages are skipped
-  nas-search --config configs/quickstart.yaml --dry-run                       # validate, print the stages
+  nas-search --config configs/quickstart.yaml --dry-run                       # validate, print the stages and their time estimate
+  mpirun -np 2 nas-search --config configs/quickstart.yaml --out runs/q2 --threads 1   # MPI: workers evaluate, rank 0 writes
   nas-search --config configs/benchmarks/nb201_cifar10_rea.yaml --out runs/rea
   nas-search --config configs/benchmarks/nb201_pixel3_guided.yaml --out runs/pixel3 --seed 3
   nas-search --config configs/benchmarks/nb201_raspi4_fpga_nsga2.yaml --out runs/front --threads 2
@@ -39,12 +43,35 @@ static const char* kExamples = R"(Examples:
 
 Outputs in --out: search.db (SQLite: runs, queries, steps; pipelines add stages), best_arch.json,
 pareto.json, pareto.csv, pareto.svg; pipelines also supernet/, lut.db, finalists/<hash>/,
-baseline/, export/ (model.yaml, model.safetensors) and report.md. Relative paths in the config are relative to the config file.
+baseline/, export/ (model.onnx, cpu/ package, the exporter's report.md) and report.md. Relative paths in the config are relative to the config file.
 An out dir that holds a run is refused unless --resume (same config) or --force (start over).
-Exit codes: 0 ok, 1 runtime failure, 2 bad input (config errors name file:line:col and key).
+SIGINT / SIGTERM stop at the next safe point (between search steps, stages, finalists; in
+training after the next checkpoint), print "interrupted; resume with --resume" and exit 130; a
+second SIGINT kills at once.
+Exit codes: 0 ok, 1 runtime failure, 2 bad input (config errors name file:line:col and key), 130 interrupted.
 )";
 
 namespace {
+
+// The MPI transport under mpirun with > 1 rank (nas/distributed.h), else null.
+Transport* gMpi = nullptr;
+bool isWorker() { return gMpi && gMpi->size() > 1 && gMpi->rank() > 0; }
+
+// Set by the SIGINT / SIGTERM handler; the search engine and the pipeline poll it.
+std::atomic<bool> gStop{false};
+static_assert(std::atomic<bool>::is_always_lock_free, "the signal handler needs a lock-free flag");
+
+extern "C" void onStopSignal(int) { gStop.store(true); }
+
+// SA_RESETHAND: the first signal asks for a clean stop, a second one gets the default action.
+void installStopHandlers() {
+  struct sigaction sa {};
+  sa.sa_handler = onStopSignal;
+  sigemptyset(&sa.sa_mask);
+  sa.sa_flags = SA_RESETHAND;
+  sigaction(SIGINT, &sa, nullptr);
+  sigaction(SIGTERM, &sa, nullptr);
+}
 
 void removeRun(const std::string& dir) {
   for (const char* f : {"search.db", "search.db-wal", "search.db-shm", "best_arch.json", "pareto.json", "pareto.csv", "pareto.svg"})
@@ -81,18 +108,30 @@ int runPipelineMode(const std::string& config, const std::string& out, int64_t s
   auto cfg = loadPipelineConfig(config, seed);
   const std::string hash = cfg->configHash();
   if (dryRun) {
-    std::cout << pipelinePlan(*cfg, out).dump(2) << std::endl;
+    if (!isWorker()) std::cout << pipelinePlan(*cfg, out).dump(2) << std::endl;
     return 0;
   }
-  checkExistingRun(out, hash, resume, force);
-  if (force) removePipelineOutputs(*cfg, out);
   PipelineOptions po;
   po.resume = resume;
   po.force = force;
   po.quiet = quiet;
   po.threads = threads;
   po.stepDelayMs = stepDelayMs;
+  po.stop = &gStop;
+  if (isWorker()) {  // ranks > 0 evaluate for rank 0 and write nothing in --out
+    servePipelineWorker(*cfg, *gMpi, po);
+    return 0;
+  }
+  checkExistingRun(out, hash, resume, force);
+  if (force) removePipelineOutputs(*cfg, out);
+  std::unique_ptr<WorkerPool> pool;
+  if (gMpi && gMpi->size() > 1) {
+    pool = std::make_unique<WorkerPool>(*gMpi);
+    po.pool = pool.get();
+    logInfo("MPI: ", gMpi->size(), " ranks; rank 0 owns ", out, ", the others evaluate");
+  }
   PipelineResult r = runPipeline(*cfg, out, po);
+  if (pool) pool->shutdown();
   if (!quiet) {
     const Json& t = r.winner["trained"];
     std::cerr << "nas-search: winner " << r.winner["hash"].get<std::string>() << " val " << t.value("val_accuracy", -1.0)
@@ -137,7 +176,7 @@ int run(int argc, char** argv) {
     std::cout << desc << "\n" << kExamples;
     return 0;
   }
-  const bool quiet = vm.count("quiet") > 0, dryRun = vm.count("dry-run") > 0, resume = vm.count("resume") > 0,
+  const bool quiet = vm.count("quiet") > 0 || isWorker(), dryRun = vm.count("dry-run") > 0, resume = vm.count("resume") > 0,
              force = vm.count("force") > 0;
   Logger::instance().setQuiet(quiet);
   if (config.empty()) throw InputError("--config is required (see nas-search --help)");
@@ -148,10 +187,12 @@ int run(int argc, char** argv) {
   if (threads > 0) tc = std::make_unique<tbb::global_control>(tbb::global_control::max_allowed_parallelism, size_t(threads));
 
   if (!fileExists(config)) throw InputError("config " + config + " does not exist");
+  installStopHandlers();
   if (isPipelineConfig(config)) return runPipelineMode(config, out, seed, dryRun, resume, force, quiet, threads, stepDelayMs);
   // The whole config is validated before anything is written.
   auto problem = SearchProblem::load(config);
   if (seed >= 0) problem->setSeed(uint64_t(seed));
+  if (isWorker()) return 0;  // table mode runs on rank 0 alone (a table lookup is not worth a message)
   const Json resolved = problem->resolved();
   const std::string hash = problem->configHash();
   if (dryRun) {
@@ -189,12 +230,14 @@ int run(int argc, char** argv) {
   SearchRunOptions opt;
   opt.resume = resuming;
   opt.stepDelayMs = stepDelayMs;
+  opt.stop = &gStop;
   Progress bar("search", problem->settings().queries, quiet);
   opt.onStep = [&](int64_t q, int64_t, double best) {
     bar.update(q, std::isnan(best) ? std::string("no feasible arch yet") : "best " + problem->accuracyName() + " " + std::to_string(best));
   };
   SearchOutcome o = engine.run(opt);
   bar.finish();
+  if (o.interrupted) throw Interrupted();  // the committed steps stay in search.db; no outputs yet
   writeSearchOutputs(out, *problem, o);
   store.setStatus("done");
   Json best = bestArchJson(*problem, o);
@@ -218,6 +261,22 @@ int run(int argc, char** argv) {
   return 0;
 }
 
+// Under mpirun with several ranks an error on any rank ends them all (MPI_Abort with its exit
+// code) after its one line, so no rank waits for a message that will not come.
+int runRanks(int argc, char** argv) {
+  std::unique_ptr<Transport> mpi = makeMpiTransport(&argc, &argv);
+  gMpi = mpi.get();
+  if (!mpi || mpi->size() == 1) return run(argc, argv);
+  try {
+    return run(argc, argv);
+  } catch (const std::exception& e) {
+    const auto* err = dynamic_cast<const Error*>(&e);
+    std::cerr << "nas-search: " << (mpi->rank() > 0 ? "rank " + std::to_string(mpi->rank()) + ": " : "") << e.what() << std::endl;
+    mpi->abort(err ? err->exitCode() : 1);
+  }
+  return 1;  // not reached: abort() ends the process
+}
+
 }  // namespace
 
-int main(int argc, char** argv) { return hwnas::toolMain("nas-search", run, argc, argv); }
+int main(int argc, char** argv) { return hwnas::toolMain("nas-search", runRanks, argc, argv); }

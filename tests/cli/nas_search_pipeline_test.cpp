@@ -3,8 +3,8 @@
 // for keys it did not cover), 6 supernet evaluations, 1 finalist and the refnet baseline
 // trained for 4 steps. Asserts the outputs' contents (winner within the LUT budget, report
 // sections, search.db stage and query rows), that --resume skips every finished stage without
-// re-measuring the table, and that kill -9 during the search or the finalists' training then
-// --resume ends with the uninterrupted run's winner and queries.
+// re-measuring the table, and that kill -9 or SIGINT during the search or the finalists'
+// training then --resume ends with the uninterrupted run's winner and queries.
 #include <gtest/gtest.h>
 
 #include <signal.h>
@@ -22,6 +22,7 @@
 #include "core/fs_util.h"
 #include "core/json_util.h"
 #include "core/sqlite.h"
+#include "tests/cli/cli_util.h"
 
 namespace fs = std::filesystem;
 using namespace hwnas;
@@ -31,23 +32,9 @@ namespace {
 const std::string kBin = std::string(HWNAS_BIN_DIR) + "/nas-search";
 const std::string kSrc = std::string(HWNAS_SOURCE_DIR);
 
-struct CliRun {
-  int code;
-  std::string out, err;
-};
+using cli::CliRun;
 
-CliRun run(const std::string& args) {
-  TempDir tmp;
-  const std::string errFile = tmp.file("stderr");
-  std::string cmd = kBin + " " + args + " 2>" + errFile;
-  FILE* p = popen(cmd.c_str(), "r");
-  std::string out;
-  char buf[4096];
-  size_t n;
-  while ((n = fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, n);
-  int status = pclose(p);
-  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out, readFile(errFile)};
-}
+CliRun run(const std::string& args) { return cli::runCli(kBin, args); }
 
 bool haveFashionMnist() { return fs::exists("/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz"); }
 
@@ -94,19 +81,38 @@ std::string querySequence(const std::string& db) {
   return o.str();
 }
 
-// Starts nas-search in the background and SIGKILLs it once `ready` holds (polled), or when it
-// exits first. Returns true when it was killed.
-bool killWhen(const std::string& args, const std::function<bool()>& ready, int timeoutS = 60) {
+struct Signalled {
+  bool sent = false;  // the signal was sent before the run ended by itself
+  int code = -1;      // exit status (-1: killed by a signal)
+  std::string err;    // its stderr
+};
+
+// Starts nas-search in the background and sends it `sig` once `ready` holds (polled), or lets it
+// exit first; then waits for it to end.
+Signalled signalWhen(const std::string& args, const std::function<bool()>& ready, int sig, int timeoutS = 60) {
+  TempDir tmp;
+  const std::string errFile = tmp.file("stderr");
   pid_t pid = fork();
   if (pid == 0) {
-    std::string cmd = "exec " + kBin + " " + args + " >/dev/null 2>&1";
+    std::string cmd = "exec " + kBin + " " + args + " >/dev/null 2>" + errFile;
     execl("/bin/sh", "sh", "-c", cmd.c_str(), (char*)nullptr);
     _exit(127);
   }
+  Signalled s;
+  int status = 0;
+  auto finish = [&] {
+    waitpid(pid, &status, 0);
+    s.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+    s.err = readFile(errFile);
+    return s;
+  };
   const auto t0 = std::chrono::steady_clock::now();
   while (std::chrono::steady_clock::now() - t0 < std::chrono::seconds(timeoutS)) {
-    int status = 0;
-    if (waitpid(pid, &status, WNOHANG) == pid) return false;
+    if (waitpid(pid, &status, WNOHANG) == pid) {
+      s.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+      s.err = readFile(errFile);
+      return s;
+    }
     bool r = false;
     try {
       r = ready();
@@ -114,16 +120,21 @@ bool killWhen(const std::string& args, const std::function<bool()>& ready, int t
       r = false;  // a database in the middle of being created
     }
     if (r) {
-      kill(pid, SIGKILL);
-      waitpid(pid, &status, 0);
-      return true;
+      kill(pid, sig);
+      s.sent = true;
+      return finish();
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
   kill(pid, SIGKILL);
-  int status = 0;
-  waitpid(pid, &status, 0);
-  return true;
+  s.sent = true;
+  return finish();
+}
+
+// Starts nas-search in the background and SIGKILLs it once `ready` holds (polled), or when it
+// exits first. Returns true when it was killed.
+bool killWhen(const std::string& args, const std::function<bool()>& ready, int timeoutS = 60) {
+  return signalWhen(args, ready, SIGKILL, timeoutS).sent;
 }
 
 }  // namespace
@@ -166,12 +177,36 @@ TEST(NasSearchPipelineCli, RunsEveryStageThenResumeSkipsThem) {
   EXPECT_NEAR(b["predicted_latency_ms"].get<double>(), budget["baseline_value"].get<double>(), 1e-9);
   EXPECT_EQ(b["params"].get<int64_t>(), 136570);  // refnet
   EXPECT_GE(b["test_accuracy"].get<double>(), 0.0);
-  // The exported model is the winner's.
+  // The exported model is the winner's, through the exporter: BN folded into the ONNX file,
+  // the CPU package, the exporter's report listing them; nas-export reads the ONNX file back.
   EXPECT_EQ(readFile(out + "/export/model.safetensors"), readFile(out + "/finalists/" + hash + "/model.safetensors"));
+  for (const char* f : {"export/model.onnx", "export/report.json", "export/report.md", "export/cpu/model.h",
+                        "export/cpu/model.cpp", "export/cpu/main.cpp", "export/cpu/CMakeLists.txt"})
+    EXPECT_TRUE(fs::exists(out + "/" + f)) << f;
+  {
+    Json er = readJsonFile(out + "/export/report.json");
+    ASSERT_GE(er["steps"].size(), 2u);
+    EXPECT_EQ(er["steps"][1]["name"], "fold_bn");
+    EXPECT_EQ(er["steps"][0]["params"], m["params"]);  // the winner's model, as trained
+    std::vector<std::string> files;
+    for (const auto& f : er["artifacts"]) files.push_back(f.get<std::string>());
+    EXPECT_NE(std::find(files.begin(), files.end(), "model.onnx"), files.end());
+    EXPECT_NE(std::find(files.begin(), files.end(), "cpu/model.cpp"), files.end());
+    const std::string back = tmp.file("onnx_back");
+    CliRun reimport = cli::runCli(std::string(HWNAS_BIN_DIR) + "/nas-export",
+                                  "--model " + out + "/export/model.onnx --target onnx --out " + back +
+                                      " --no-accuracy --no-latency --quiet");
+    if (fs::exists(std::string(HWNAS_BIN_DIR) + "/nas-export")) {
+      EXPECT_EQ(reimport.code, 0) << reimport.err;
+      Json br = readJsonFile(back + "/report.json");
+      EXPECT_EQ(br["steps"][0]["macs"], er["steps"][1]["macs"]);
+    }
+  }
 
   // report.md: its sections and the winner.
   const std::string rep = readFile(out + "/report.md");
-  for (const char* s : {"## Budget", "## Winner vs baseline", "## Finalists", "## Search", "## Stages", "Pareto front"})
+  for (const char* s : {"## Budget", "## Winner vs baseline", "## Finalists", "## Search", "## Export", "- `model.onnx`",
+                        "- `cpu/`: ", "`model.cpp`", "## Stages", "Pareto front"})
     EXPECT_NE(rep.find(s), std::string::npos) << s;
   EXPECT_NE(rep.find("winner `" + hash + "`"), std::string::npos);
   for (const char* s : {"| supernet |", "| latency |", "| search |", "| finalists |", "| export |"})
@@ -225,6 +260,27 @@ TEST(NasSearchPipelineCli, DryRunPrintsStagesAndBadConfigsExitTwo) {
   EXPECT_EQ(plan["stages"][1].get<std::string>().rfind("latency: profile this CPU", 0), 0u);
   EXPECT_EQ(plan["config"]["kind"], "pipeline");
   EXPECT_EQ(std::distance(fs::directory_iterator(tmp.path()), fs::directory_iterator()), 1);  // only the config
+  EXPECT_EQ(plan["stages"][4].get<std::string>().rfind("export: the winner through the exporter (fold_bn)", 0), 0u);
+
+  // The quickstart's estimate: every stage's time from this machine's measured speed, positive,
+  // the total their sum; the supernet (468 steps of 3+ subnets) the longest stage.
+  CliRun q = run("--config " + kSrc + "/configs/quickstart.yaml --dry-run --threads 2");
+  ASSERT_EQ(q.code, 0) << q.err;
+  Json qp = parseJson(q.out);
+  const Json& est = qp["estimate_seconds"];
+  double sum = 0;
+  for (const char* k : {"supernet", "latency", "search", "finalists", "export"}) {
+    ASSERT_TRUE(est.contains(k)) << k << " " << est.dump();
+    EXPECT_GT(est[k].get<double>(), 0.0) << k;
+    sum += est[k].get<double>();
+  }
+  EXPECT_NEAR(est["total"].get<double>(), sum, 1e-6 * sum);
+  EXPECT_GT(est["supernet"].get<double>(), est["search"].get<double>());
+  EXPECT_GT(est["finalists"].get<double>(), est["latency"].get<double>());
+  EXPECT_EQ(qp["work"]["supernet_steps"], 3 * (20000 / 128));  // the recipe's batch 128, 3 epochs on 20,000
+  EXPECT_GT(qp["estimate"]["measured"]["largest"]["train_ms_per_image"].get<double>(),
+            qp["estimate"]["measured"]["smallest"]["train_ms_per_image"].get<double>());
+  EXPECT_FALSE(qp["estimate"]["method"].get<std::string>().empty());
 
   struct Bad {
     std::string body, part;
@@ -242,6 +298,10 @@ TEST(NasSearchPipelineCli, DryRunPrintsStagesAndBadConfigsExitTwo) {
       {replace("source: supernet,", "source: supernet, path: /nonexistent,"), "objective.accuracy.path"},
       {replace("source: lut", "source: table"), "latency"},
       {replace("epochs: 1, train_limit: 256, batch_size: 64}", "epochs: 0}"), "supernet"},
+      {base + "export: {targets: [gpu]}\n", "export.targets[0]"},
+      {base + "export: {targets: [cpu, cpu]}\n", "export.targets[1]: listed twice"},
+      {base + "export: {recipe: /nonexistent.yaml}\n", "export.recipe"},
+      {base + "export: {target: cpu}\n", "export"},
   };
   for (const auto& c : bad) {
     const std::string p = writeConfig(tmp, "bad.yaml", c.body);
@@ -254,7 +314,7 @@ TEST(NasSearchPipelineCli, DryRunPrintsStagesAndBadConfigsExitTwo) {
   }
 }
 
-TEST(NasSearchPipelineCli, KillNineThenResumeAndOneThreadGiveTheSameWinner) {
+TEST(NasSearchPipelineCli, KillNineOrSigintThenResumeAndOneThreadGiveTheSameWinner) {
   if (!haveFashionMnist()) GTEST_SKIP() << "dataset-fashion-mnist not installed";
   TempDir tmp;
   // The reference run profiles a table; the killed runs use it frozen (a profile's timings are
@@ -287,6 +347,35 @@ TEST(NasSearchPipelineCli, KillNineThenResumeAndOneThreadGiveTheSameWinner) {
          return scalar(out + "/search.db", "SELECT count(*) FROM stages WHERE name = 'finalists' AND status = 'running'") == 1;
        }},
   };
+  // SIGINT at the same points: a clean stop (exit 130, one line saying how to resume), the
+  // interrupted stage not recorded as done, no outputs of a finished run; --resume finishes it.
+  for (const auto& [name, ready] : points) {
+    const std::string out = tmp.file("int_" + name);
+    Signalled s = signalWhen("--config " + cfg + " --out " + out + " --threads 2 --step-delay-ms 150 --quiet",
+                             [&, out = out] { return ready(out); }, SIGINT);
+    EXPECT_TRUE(s.sent) << name << ": the run finished before the stop point";
+    EXPECT_EQ(s.code, 130) << name << ": " << s.err;
+    EXPECT_EQ(s.err, "nas-search: interrupted; resume with --resume\n") << name;
+    const std::string db = out + "/search.db";
+    EXPECT_EQ(scalar(db, "SELECT count(*) FROM stages WHERE name = '" + name + "' AND status = 'done'"), 0) << name;
+    EXPECT_FALSE(fs::exists(out + "/report.md")) << name;
+    if (name == "search") {  // the search's own outputs are written when it is done
+      EXPECT_EQ(text(db, "SELECT status FROM runs"), "running");
+      EXPECT_FALSE(fs::exists(out + "/best_arch.json"));
+      EXPECT_FALSE(fs::exists(out + "/pareto.json"));
+      EXPECT_LT(scalar(db, "SELECT count(*) FROM queries WHERE counted"), 6);
+    } else {  // best_arch.json is still the search's best, not a trained winner
+      EXPECT_FALSE(readJsonFile(out + "/best_arch.json").contains("trained"));
+      EXPECT_FALSE(fs::exists(out + "/export"));
+    }
+    CliRun res = run("--config " + cfg + " --out " + out + " --resume --threads 1");
+    ASSERT_EQ(res.code, 0) << name << ": " << res.err;
+    EXPECT_NE(res.err.find("stage supernet: done earlier"), std::string::npos) << res.err;
+    EXPECT_NE(res.err.find("stage " + name + ": resuming"), std::string::npos) << res.err;
+    EXPECT_EQ(readJsonFile(out + "/best_arch.json")["hash"].get<std::string>(), refWinner) << name;
+    EXPECT_EQ(querySequence(out + "/search.db"), refQueries) << name;
+    EXPECT_EQ(readFile(out + "/export/model.safetensors"), readFile(ref + "/export/model.safetensors")) << name;
+  }
   for (const auto& [name, ready] : points) {
     const std::string out = tmp.file("kill_" + name);
     const bool killed = killWhen("--config " + cfg + " --out " + out + " --threads 2 --step-delay-ms 150",
