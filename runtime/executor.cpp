@@ -229,6 +229,7 @@ int64_t Executor::prepareInt8Cl(size_t index) {
   switch (op.type) {
     case OpType::Quantize:
       return out.size() == 4 && out[1] > 1 && out[2] * out[3] > 1 ? out[1] * out[2] * out[3] : 0;
+    case OpType::Dequantize: return shapeElements(in) / in[0];
     case OpType::DepthwiseConv2d: {
       pr.epi = int8::makeEpilogue(xt.scale, op.weightScales, plan_.tensors[op.output], op.act);
       pr.dwcl = {in[1], in[2], in[3], out[2], out[3], op.kernelH, op.kernelW, op.strideH, op.strideW, op.padH, op.padW};
@@ -314,8 +315,9 @@ void Executor::runInt8OpCl(size_t index, int64_t batch) {
     }
     case OpType::Dequantize: {
       const auto [c, hw] = cw(in);
-      pool_.parallelFor(n, [&](int64_t img, int) {
-        int8::dequantizeCl(x + img * c * hw, c, hw, xt.scale, xt.zeroPoint, yf + img * c * hw);
+      pool_.parallelFor(n, [&](int64_t img, int thread) {
+        int8::dequantizeCl(x + img * c * hw, c, hw, xt.scale, xt.zeroPoint, yf + img * c * hw,
+                           reinterpret_cast<uint8_t*>(threadScratch(thread)));
       });
       return;
     }

@@ -1580,6 +1580,49 @@ void depthwiseCl(const uint8_t* x, int32_t zu, const int8_t* qw, [[maybe_unused]
 
 // ---- boundaries and small ops, channels-last u8
 
+namespace {
+// y[j * rows + i] = x[i * cols + j] ^ flip: 16 x 16 blocks through four rounds of SSE2
+// unpacks (bytes, words, dwords, qwords), the edges one by one.
+void transposeBytes(const uint8_t* x, int64_t rows, int64_t cols, uint8_t flip, uint8_t* y) {
+  int64_t r0 = 0;
+#ifdef HWNAS_RT8_X86
+  const __m128i f = _mm_set1_epi8(char(flip));
+  for (; r0 + 16 <= rows; r0 += 16) {
+    int64_t c0 = 0;
+    for (; c0 + 16 <= cols; c0 += 16) {
+      __m128i a[16], b[16], c[16], d[16];
+      for (int i = 0; i < 16; ++i)
+        a[i] = _mm_xor_si128(_mm_loadu_si128(reinterpret_cast<const __m128i*>(x + (r0 + i) * cols + c0)), f);
+      for (int i = 0; i < 8; ++i) {
+        b[2 * i] = _mm_unpacklo_epi8(a[2 * i], a[2 * i + 1]);
+        b[2 * i + 1] = _mm_unpackhi_epi8(a[2 * i], a[2 * i + 1]);
+      }
+      for (int i = 0; i < 4; ++i) {
+        c[4 * i] = _mm_unpacklo_epi16(b[4 * i], b[4 * i + 2]);
+        c[4 * i + 1] = _mm_unpackhi_epi16(b[4 * i], b[4 * i + 2]);
+        c[4 * i + 2] = _mm_unpacklo_epi16(b[4 * i + 1], b[4 * i + 3]);
+        c[4 * i + 3] = _mm_unpackhi_epi16(b[4 * i + 1], b[4 * i + 3]);
+      }
+      for (int i = 0; i < 2; ++i)
+        for (int k = 0; k < 4; ++k) {
+          d[8 * i + 2 * k] = _mm_unpacklo_epi32(c[8 * i + k], c[8 * i + 4 + k]);
+          d[8 * i + 2 * k + 1] = _mm_unpackhi_epi32(c[8 * i + k], c[8 * i + 4 + k]);
+        }
+      for (int m = 0; m < 8; ++m) {
+        _mm_storeu_si128(reinterpret_cast<__m128i*>(y + (c0 + 2 * m) * rows + r0), _mm_unpacklo_epi64(d[m], d[8 + m]));
+        _mm_storeu_si128(reinterpret_cast<__m128i*>(y + (c0 + 2 * m + 1) * rows + r0),
+                         _mm_unpackhi_epi64(d[m], d[8 + m]));
+      }
+    }
+    for (; c0 < cols; ++c0)
+      for (int64_t r = r0; r < r0 + 16; ++r) y[c0 * rows + r] = x[r * cols + c0] ^ flip;
+  }
+#endif
+  for (int64_t j = 0; j < cols; ++j)
+    for (int64_t r = r0; r < rows; ++r) y[j * rows + r] = x[r * cols + j] ^ flip;
+}
+}  // namespace
+
 void quantizeCl(const float* x, int64_t c, int64_t hw, float scale, int32_t zeroPoint, uint8_t* y, int8_t* tmp) {
   int8_t* q = c == 1 || hw == 1 ? reinterpret_cast<int8_t*>(y) : tmp;
   quantize(x, c * hw, scale, zeroPoint, q);
@@ -1587,14 +1630,17 @@ void quantizeCl(const float* x, int64_t c, int64_t hw, float scale, int32_t zero
     for (int64_t i = 0; i < c * hw; ++i) y[i] = uint8_t(q[i]) ^ 0x80;
     return;
   }
-  for (int64_t p = 0; p < hw; ++p)
-    for (int64_t ch = 0; ch < c; ++ch) y[p * c + ch] = uint8_t(q[ch * hw + p]) ^ 0x80;
+  transposeBytes(reinterpret_cast<const uint8_t*>(q), c, hw, 0x80, y);
 }
 
-void dequantizeCl(const uint8_t* x, int64_t c, int64_t hw, float scale, int32_t zeroPoint, float* y) {
-  const int32_t zu = zeroPoint + 128;
-  for (int64_t ch = 0; ch < c; ++ch)
-    for (int64_t p = 0; p < hw; ++p) y[ch * hw + p] = scale * float(int32_t(x[p * c + ch]) - zu);
+void dequantizeCl(const uint8_t* x, int64_t c, int64_t hw, float scale, int32_t zeroPoint, float* y, uint8_t* tmp) {
+  // q = u ^ 0x80, channels first, then dequantize's operations.
+  if (c == 1 || hw == 1) {
+    for (int64_t i = 0; i < c * hw; ++i) tmp[i] = x[i] ^ 0x80;
+  } else {
+    transposeBytes(x, hw, c, 0x80, tmp);
+  }
+  dequantize(reinterpret_cast<const int8_t*>(tmp), c * hw, scale, zeroPoint, y);
 }
 
 #ifdef HWNAS_RT8_X86
@@ -1687,9 +1733,6 @@ void meanCl(const uint8_t* x, int64_t c, int64_t hw, const TensorInfo& xt, const
   }
 }
 
-void toChannelsFirst(const uint8_t* x, int64_t c, int64_t hw, uint8_t* y) {
-  for (int64_t ch = 0; ch < c; ++ch)
-    for (int64_t p = 0; p < hw; ++p) y[ch * hw + p] = x[p * c + ch];
-}
+void toChannelsFirst(const uint8_t* x, int64_t c, int64_t hw, uint8_t* y) { transposeBytes(x, hw, c, 0, y); }
 
 }  // namespace hwnas::runtime::int8

@@ -152,9 +152,10 @@ void depthwiseCl(const uint8_t* x, int32_t zu, const int8_t* qw, const float* wf
                  const float* scale16, const DwCl& g, const Epilogue& e, int64_t oh0, int64_t oh1, void* y,
                  void* scratch);
 
-// Layout boundaries and the small ops on channels-last u8 data (one image, c channels, hw pixels).
+// Layout boundaries and the small ops on channels-last u8 data (one image, c channels, hw pixels;
+// tmp: c * hw bytes).
 void quantizeCl(const float* x, int64_t c, int64_t hw, float scale, int32_t zeroPoint, uint8_t* y, int8_t* tmp);
-void dequantizeCl(const uint8_t* x, int64_t c, int64_t hw, float scale, int32_t zeroPoint, float* y);
+void dequantizeCl(const uint8_t* x, int64_t c, int64_t hw, float scale, int32_t zeroPoint, float* y, uint8_t* tmp);
 // Elementwise add of two u8 tensors of the same layout; y u8 (i8 out) or, f32 out, float [c][hw].
 void addCl(const uint8_t* a, const TensorInfo& at, const uint8_t* b, const TensorInfo& bt, int64_t c, int64_t hw,
            Act act, const TensorInfo& yt, void* y);
