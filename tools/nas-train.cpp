@@ -28,7 +28,7 @@ namespace fs = std::filesystem;
 using namespace hwnas;
 
 static const char* kExamples = R"(Examples:
-  # the reference network with hwnas's default recipe (10 epochs, crop+flip augmentation, label smoothing 0.1)
+  # the reference network with hwnas's default recipe (10 epochs, horizontal flips, label smoothing 0.1)
   nas-train --model configs/models/refnet.yaml --out runs/refnet
   # the PyTorch anchor's recipe: 3 epochs, no augmentation, no label smoothing, all 60,000 training images
   nas-train --model configs/models/refnet.yaml --epochs 3 --recipe reference --val-size 0 --out runs/ref3
@@ -261,7 +261,7 @@ static int run(int argc, char** argv) {
     ("dataset", po::value(&o.dataset)->default_value("fashion-mnist"), "fashion-mnist | mnist | cifar10 | cifar100")
     ("data-dir", po::value(&o.dataDir), "dataset folder (default for fashion-mnist: /usr/share/datasets/fashion-mnist)")
     ("recipe", po::value(&recipe)->default_value("default"),
-       "default: crop (pad 2) + flip, label smoothing 0.1, no decay on BN/bias; reference: the PyTorch anchor's (no augmentation, no label smoothing, decay on all params)")
+       "default: horizontal flips, label smoothing 0.1, no decay on BN/bias; reference: the PyTorch anchor's (no augmentation, no label smoothing, decay on all params)")
     ("epochs", po::value(&o.epochs)->default_value(10), "epochs")
     ("max-steps", po::value(&o.maxSteps)->default_value(-1), "stop after this many steps (the schedule still spans --epochs)")
     ("batch-size", po::value(&o.batchSize)->default_value(128), "batch size")
@@ -271,7 +271,7 @@ static int run(int argc, char** argv) {
     ("schedule", po::value(&o.schedule)->default_value("cosine"), "cosine | step | constant")
     ("warmup-epochs", po::value(&o.warmupEpochs)->default_value(0.0), "linear warm-up length in epochs")
     ("label-smoothing", po::value<double>(), "label smoothing (recipe default: 0.1 default, 0 reference)")
-    ("augment", po::value<std::string>(), "none | flip | crop-flip (random crop with 2-pixel padding + horizontal flip) (recipe default: crop-flip default, none reference)")
+    ("augment", po::value<std::string>(), "none | flip | crop-flip (random crop with 2-pixel padding + horizontal flip) (recipe default: flip default, none reference)")
     ("erase", po::value<double>(), "random-erasing probability (a rectangle of 2-40% of the image set to the mean) (recipe default: 0)")
     ("val-size", po::value(&o.valSize)->default_value(-1),
        "validation images carved from the training set (-1: dataset default, 10,000 for Fashion-MNIST; 0: none)")
@@ -318,7 +318,7 @@ static int run(int argc, char** argv) {
     throw InputError("unknown --recipe '" + recipe + "' (known: default, reference)");
   const bool reference = recipe == "reference";
   o.labelSmoothing = vm.count("label-smoothing") ? vm["label-smoothing"].as<double>() : (reference ? 0.0 : 0.1);
-  std::string augment = vm.count("augment") ? vm["augment"].as<std::string>() : (reference ? "none" : "crop-flip");
+  std::string augment = vm.count("augment") ? vm["augment"].as<std::string>() : (reference ? "none" : "flip");
   if (augment == "crop-flip") {
     o.padCrop = 2;
     o.hflip = true;
