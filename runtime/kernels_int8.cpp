@@ -1170,8 +1170,22 @@ void im2colCl(const uint8_t* x, int64_t channels, int64_t c0, const PackGeom& g,
         flo = std::clamp<int64_t>(floorDiv(g.pw + g.sw - 1, g.sw), owa, owb);
         fhi = std::clamp<int64_t>(floorDiv(g.w - g.kw + g.pw, g.sw) + 1, flo, owb);
       }
-      for (int64_t ow = flo; ow < fhi; ++ow)
-        copyBytes(rows + (ow - owa) * ldx + rowOff, src + (ow * g.sw - g.pw) * channels, span);
+      if (span < 4 && rowOff + 4 <= ldx) {
+        // A stem's 1-3 bytes as one 4-byte move: the extra byte lands on the next tap row's
+        // first byte or on the zero tail, both written after this; the source byte past the
+        // window is read only while it is inside the input row.
+        const int64_t f4 = std::max(flo, std::min(fhi, floorDiv(g.w - 4 + g.pw, g.sw) + 1));
+        for (int64_t ow = flo; ow < f4; ++ow) {
+          uint32_t v;
+          std::memcpy(&v, src + (ow * g.sw - g.pw) * channels, 4);
+          std::memcpy(rows + (ow - owa) * ldx + rowOff, &v, 4);
+        }
+        for (int64_t ow = f4; ow < fhi; ++ow)
+          copyBytes(rows + (ow - owa) * ldx + rowOff, src + (ow * g.sw - g.pw) * channels, span);
+      } else {
+        for (int64_t ow = flo; ow < fhi; ++ow)
+          copyBytes(rows + (ow - owa) * ldx + rowOff, src + (ow * g.sw - g.pw) * channels, span);
+      }
       for (int j = 0; j < g.kw; ++j) {
         const int64_t off = rowOff + int64_t(j) * cg, shift = int64_t(j) * g.dw - g.pw;
         const int64_t lo = std::clamp<int64_t>(floorDiv(-shift + g.sw - 1, g.sw), owa, owb);
@@ -1387,7 +1401,7 @@ int64_t depthwiseClBand(const DwCl& g) {
 
 int64_t depthwiseClScratchBytes(const DwCl& g) {
   const int64_t band = depthwiseClBand(g), cp = round16(g.c);
-  return a64(dwClRows(g, band) * dwClWidth(g) * cp * 4) + a64(g.ow * cp * 4) + 128;
+  return a64(dwClRows(g, band) * dwClWidth(g) * cp * 4) + a64(g.ow * cp * 4) + cp * 4 + 128;
 }
 
 std::vector<float> depthwiseClWeights(const int8_t* w, int64_t c, int kh, int kw) {
@@ -1498,27 +1512,35 @@ __attribute__((target("avx512f,avx512bw,avx512vl"))) void dwClRows512(const floa
 }
 
 // Input rows of the band as floats u - zu ([rows][wp][cp], zeros in the padding).
+// Input rows of the band as floats u ([rows][wp][cp]; the padding holds zu, so it adds
+// zu * w, which the bias takes out with the rest of the zero point).
 __attribute__((target("avx512f,avx512bw,avx512vl"))) void dwClPlane512(const uint8_t* x, int32_t zu, const DwCl& g,
                                                               int64_t oh0, int64_t rows, int64_t wp, int64_t cp,
                                                               float* plane) {
-  const __m512i vz = _mm512_set1_epi32(zu);
-  const __m512 zero = _mm512_setzero_ps();
+  const __m512 pad = _mm512_set1_ps(float(zu));
+  const int64_t q0 = std::min<int64_t>(wp, g.pw), q1 = std::min<int64_t>(wp, g.pw + g.w);
   for (int64_t r = 0; r < rows; ++r) {
     const int64_t ih = oh0 * g.sh - g.ph + r;
     float* dst = plane + r * wp * cp;
+    const bool in = ih >= 0 && ih < g.h;
     for (int64_t q = 0; q < wp; ++q) {
-      const int64_t iw = q - g.pw;
-      float* d = dst + q * cp;
-      if (ih < 0 || ih >= g.h || iw < 0 || iw >= g.w) {
-        for (int64_t cc = 0; cc < cp; cc += 16) _mm512_storeu_ps(d + cc, zero);
+      if (in && q >= q0 && q < q1) {
+        q = q1 - 1;
         continue;
       }
-      const uint8_t* s = x + (ih * g.w + iw) * g.c;
-      for (int64_t cc = 0; cc < cp; cc += 16) {
-        const __m128i b = _mm_maskz_loadu_epi8(lanes16(g.c - cc), s + cc);
-        _mm512_storeu_ps(d + cc, _mm512_cvtepi32_ps(_mm512_sub_epi32(_mm512_cvtepu8_epi32(b), vz)));
-      }
+      for (int64_t cc = 0; cc < cp; cc += 16) _mm512_storeu_ps(dst + q * cp + cc, pad);
     }
+    if (!in || q0 >= q1) continue;
+    const uint8_t* s = x + (ih * g.w + (q0 - g.pw)) * g.c;
+    float* d = dst + q0 * cp;
+    if (g.c == cp) {  // whole 16-channel groups: the row's pixels are one run of bytes
+      for (int64_t i = 0; i < (q1 - q0) * cp; i += 16)
+        _mm512_storeu_ps(d + i, _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(s + i)))));
+      continue;
+    }
+    for (int64_t q = q0; q < q1; ++q, s += g.c, d += cp)
+      for (int64_t cc = 0; cc < cp; cc += 16)
+        _mm512_storeu_ps(d + cc, _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm_maskz_loadu_epi8(lanes16(g.c - cc), s + cc))));
   }
 }
 
@@ -1531,7 +1553,16 @@ __attribute__((target("avx512f,avx512bw,avx512vl"))) void depthwiseCl512(const u
   base += (64 - reinterpret_cast<uintptr_t>(base) % 64) % 64;
   float* plane = reinterpret_cast<float*>(base);
   int32_t* accRow = reinterpret_cast<int32_t*>(base + a64(rows * wp * cp * 4));
+  int32_t* bias = accRow + g.ow * cp;  // bias16 - zu * sum of the channel's weights
   dwClPlane512(x, zu, g, oh0, rows, wp, cp, plane);
+  const int64_t kk = int64_t(g.kh) * g.kw;
+  for (int64_t cc = 0; cc < cp; cc += 16) {
+    __m512 sw = _mm512_setzero_ps();
+    for (int64_t t = 0; t < kk; ++t) sw = _mm512_add_ps(sw, _mm512_loadu_ps(wf + t * cp + cc));  // exact integers
+    const __m512i corr = _mm512_mullo_epi32(_mm512_cvtps_epi32(sw), _mm512_set1_epi32(zu));
+    _mm512_storeu_si512(bias + cc, _mm512_sub_epi32(_mm512_loadu_si512(bias16 + cc), corr));
+  }
+  bias16 = bias;
   const int requant = fusedMode(e);
 #define HWNAS_DWCL_CASE(K)                                                                        \
   if (g.kh == K && g.kw == K) {                                                                   \
