@@ -30,6 +30,11 @@ struct Executor::Prepared {
   std::vector<std::vector<float>> clmult;
   bool clDirect = false;  // 1x1 stride 1 unpadded: the input rows are the GEMM's X
   int64_t clLdk = 0;      // im2col row bytes
+  // kxk without groups or dilation: no im2col; per task a band of input rows padded with the
+  // zero point (rows clRowBytes apart), quad (i, jq) of output pixel p at clQoff[i * nq + jq].
+  bool clPadded = false;
+  int64_t clRowBytes = 0, clBand = 0;
+  std::vector<int64_t> clQoff;
   int8::DwCl dwcl;
   std::vector<float> dwf;
   int64_t sharedFloats = 0;  // op scratch shared by all threads (SE gates, batch-1 im2col)
@@ -250,22 +255,29 @@ int64_t Executor::prepareInt8Cl(size_t index) {
       // Reorder each row to the channels-last im2col order (tap, channel); a linear layer on a
       // 4-D input reads it as [pixel][channel].
       const int64_t hw = linear && in.size() == 4 ? in[2] * in[3] : 1, c4 = linear && in.size() == 4 ? in[1] : cg;
-      std::vector<int8_t> w(size_t(mg * k));
+      const bool direct = !linear && kh == 1 && kw == 1 && op.strideH == 1 && op.strideW == 1 && op.padH == 0 &&
+                          op.padW == 0;
+      pr.clPadded = !linear && !direct && g == 1 && op.dilationH == 1 && op.dilationW == 1;
+      const int64_t nq = int8::quads(kw * cg);  // quads per kernel row (padded layout)
+      const int64_t kw8 = pr.clPadded ? kh * nq * 4 : k;  // the GEMM's K
+      std::vector<int8_t> w(size_t(mg * kw8));
       for (int64_t gi = 0; gi < g; ++gi) {
         const int8_t* src = op.qweight.data() + gi * mg * k;
+        std::fill(w.begin(), w.end(), int8_t(0));
         for (int64_t r = 0; r < mg; ++r)
           for (int64_t i = 0; i < k; ++i) {
             int64_t j;
-            if (linear) {
+            const int64_t c = i / (kh * kw), t = i % (kh * kw);
+            if (linear)
               j = (i % hw) * c4 + i / hw;  // NCHW feature i = c * hw + p -> p * C + c
-            } else {
-              const int64_t c = i / (kh * kw), t = i % (kh * kw);
+            else if (pr.clPadded)
+              j = (t / kw) * nq * 4 + (t % kw) * cg + c;  // kernel row, then the row's kw x C bytes
+            else
               j = t * cg + c;
-            }
-            w[size_t(r * k + j)] = src[r * k + i];
+            w[size_t(r * kw8 + j)] = src[r * k + i];
           }
-        pr.clw.push_back(int8::packWeightsCl(w.data(), mg, k));
-        const std::vector<int32_t> sums = int8::rowSums(w.data(), mg, k);
+        pr.clw.push_back(int8::packWeightsCl(w.data(), mg, kw8));
+        const std::vector<int32_t> sums = int8::rowSums(w.data(), mg, kw8);
         std::vector<int32_t> b(size_t(int8::round16(mg)), 0);
         for (int64_t r = 0; r < mg; ++r)
           b[r] = (op.qbias.empty() ? 0 : op.qbias[gi * mg + r]) - (xt.zeroPoint + 128) * sums[r];
@@ -275,7 +287,16 @@ int64_t Executor::prepareInt8Cl(size_t index) {
       if (linear) return kClPixels * kClChannels * 4;
       pr.pack = {cg, in[2], in[3], op.kernelH, op.kernelW, op.strideH, op.strideW, op.padH, op.padW,
                  op.dilationH, op.dilationW, out[2], out[3]};
-      pr.clDirect = kh == 1 && kw == 1 && op.strideH == 1 && op.strideW == 1 && op.padH == 0 && op.padW == 0;
+      pr.clDirect = direct;
+      if (pr.clPadded) {
+        // Padded rows: (W + 2 pw) pixels and 4 bytes so the last quad stays inside the row.
+        pr.clRowBytes = (in[3] + 2 * op.padW) * cg + 4;
+        pr.clBand = std::min<int64_t>(out[2], std::max<int64_t>(1, kClPixels / out[3]));
+        for (int64_t i = 0; i < kh; ++i)
+          for (int64_t q = 0; q < nq; ++q) pr.clQoff.push_back(i * pr.clRowBytes + 4 * q);
+        const int64_t rows = (pr.clBand - 1) * op.strideH + kh;
+        return ceilDiv(rows * pr.clRowBytes, 64) * 64 + out[3] * int8::round16(mg) * 4;
+      }
       pr.clLdk = pr.clDirect ? 0 : int8::quads(k) * 4;
       return kClPixels * pr.clLdk + 64 + kClPixels * int8::round16(mg) * 4;
     }
@@ -326,6 +347,50 @@ void Executor::runInt8OpCl(size_t index, int64_t batch) {
       const int64_t hw = in[2] * in[3], p = out[2] * out[3], chunks = ceilDiv(p, kClPixels);
       const int64_t k = cg * op.kernelH * op.kernelW, ldacc = int8::round16(mg);
       const uint8_t zu = uint8_t(xt.zeroPoint + 128);
+      if (pr.clPadded) {
+        // Tasks: bands of output rows of one image; each pads the input rows it reads.
+        const int64_t oh = out[2], ow = out[3], bands = ceilDiv(oh, pr.clBand), rs = pr.clRowBytes;
+        const int64_t w = in[3], padL = int64_t(op.padW) * c;
+        pool_.parallelFor(n * bands, [&](int64_t t, int thread) {
+          const int64_t img = t / bands, oh0 = (t % bands) * pr.clBand, oh1 = std::min(oh, oh0 + pr.clBand);
+          const int64_t rows = (oh1 - oh0 - 1) * op.strideH + op.kernelH;
+          uint8_t* buf = reinterpret_cast<uint8_t*>(threadScratch(thread));
+          int32_t* acc = reinterpret_cast<int32_t*>(threadScratch(thread) + ceilDiv(((pr.clBand - 1) * op.strideH + op.kernelH) * rs, 64) * 64);
+          for (int64_t r = 0; r < rows; ++r) {
+            const int64_t ih = oh0 * op.strideH - op.padH + r;
+            uint8_t* dst = buf + r * rs;
+            if (ih < 0 || ih >= in[2]) {
+              std::memset(dst, zu, size_t(rs));
+              continue;
+            }
+            std::memset(dst, zu, size_t(padL));
+            std::memcpy(dst + padL, x + (img * in[2] + ih) * w * c, size_t(w * c));
+            std::memset(dst + padL + w * c, zu, size_t(rs - padL - w * c));
+          }
+          for (int64_t r = oh0; r < oh1; ++r) {
+            int8::GemmCl gm;
+            gm.x = buf + (r - oh0) * op.strideH * rs;
+            gm.ldx = op.strideW * c;
+            gm.np = ow;
+            gm.k = int64_t(pr.clQoff.size()) * 4;
+            gm.m = m;
+            gm.w = pr.clw[0].data();
+            gm.bias = pr.clbias[0].data();
+            gm.qoff = pr.clQoff.data();
+            uint8_t* yr = yu + (img * p + r * ow) * m;
+            if (requant) {
+              int8::gemmClRequant(gm, pr.clmult[0].data(), pr.epi, yr, m);
+              continue;
+            }
+            int8::gemmClAcc(gm, acc, ldacc);
+            if (yt.dtype == DType::I8)
+              int8::epilogueCl(pr.epi, 0, acc, ldacc, ow, m, yr, m, 1);
+            else
+              int8::epilogueCl(pr.epi, 0, acc, ldacc, ow, m, yf + img * m * p + r * ow, 1, p);
+          }
+        });
+        return;
+      }
       pool_.parallelFor(n * chunks, [&](int64_t t, int thread) {
         const int64_t img = t / chunks, p0 = (t % chunks) * kClPixels, p1 = std::min(p, p0 + kClPixels);
         const uint8_t* xi = x + img * c * hw;

@@ -1261,7 +1261,7 @@ inline __mmask16 lanes16(int64_t n) { return n >= 16 ? __mmask16(0xFFFF) : __mma
 
 // T pixels x V blocks of 16 output channels: T * V zmm accumulators, the pixel's 4 input bytes
 // broadcast (u8 operand), the weight quads loaded (s8 operand). Pixels past np repeat the last.
-template <int V, int T, int Mode>
+template <int V, int T, int Mode, bool Off>
 __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni"), noinline)) void clTile(const GemmCl& g, int64_t p0, int64_t b0,
                                                                    const float* mult16, const ClRequant& rq,
                                                                    void* out, int64_t ld) {
@@ -1285,13 +1285,13 @@ __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni"), noinline)) void c
 #pragma GCC unroll 24
     for (int t = 0; t < T; ++t) {
       int32_t bits;
-      std::memcpy(&bits, xr[t] + 4 * q, 4);
+      std::memcpy(&bits, xr[t] + (Off ? g.qoff[q] : 4 * q), 4);
       const __m512i xb = _mm512_set1_epi32(bits);
 #pragma GCC unroll 4
       for (int v = 0; v < V; ++v) acc[t][v] = _mm512_dpbusd_epi32(acc[t][v], xb, wv[v]);
     }
   }
-  if (kFull < kq) {  // the last 1-3 bytes of each row, read masked (nothing past the row)
+  if (!Off && kFull < kq) {  // the last 1-3 bytes of each row, read masked (nothing past the row)
     const __mmask16 km = __mmask16((1u << (g.k - 4 * kFull)) - 1u);
     __m512i wv[V];
 #pragma GCC unroll 4
@@ -1322,21 +1322,27 @@ __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni"), noinline)) void c
   }
 }
 
-template <int Requant>
-__attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni"))) void gemmClVnni(const GemmCl& g, const float* mult16,
-                                                                       const ClRequant& rq, void* out, int64_t ld) {
+template <int Requant, bool Off>
+__attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni"))) void gemmClVnniOff(const GemmCl& g, const float* mult16,
+                                                                          const ClRequant& rq, void* out, int64_t ld) {
   const int64_t blocks = (g.m + 15) / 16;
   for (int64_t b0 = 0; b0 < blocks; b0 += 4) {
     const int64_t v = std::min<int64_t>(4, blocks - b0);
     if (v == 4)
-      for (int64_t p0 = 0; p0 < g.np; p0 += 6) clTile<4, 6, Requant>(g, p0, b0, mult16, rq, out, ld);
+      for (int64_t p0 = 0; p0 < g.np; p0 += 6) clTile<4, 6, Requant, Off>(g, p0, b0, mult16, rq, out, ld);
     else if (v == 3)
-      for (int64_t p0 = 0; p0 < g.np; p0 += 8) clTile<3, 8, Requant>(g, p0, b0, mult16, rq, out, ld);
+      for (int64_t p0 = 0; p0 < g.np; p0 += 8) clTile<3, 8, Requant, Off>(g, p0, b0, mult16, rq, out, ld);
     else if (v == 2)
-      for (int64_t p0 = 0; p0 < g.np; p0 += 12) clTile<2, 12, Requant>(g, p0, b0, mult16, rq, out, ld);
+      for (int64_t p0 = 0; p0 < g.np; p0 += 12) clTile<2, 12, Requant, Off>(g, p0, b0, mult16, rq, out, ld);
     else
-      for (int64_t p0 = 0; p0 < g.np; p0 += 24) clTile<1, 24, Requant>(g, p0, b0, mult16, rq, out, ld);
+      for (int64_t p0 = 0; p0 < g.np; p0 += 24) clTile<1, 24, Requant, Off>(g, p0, b0, mult16, rq, out, ld);
   }
+}
+template <int Requant>
+__attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni"))) void gemmClVnni(const GemmCl& g, const float* mult16,
+                                                                       const ClRequant& rq, void* out, int64_t ld) {
+  if (g.qoff) return gemmClVnniOff<Requant, true>(g, mult16, rq, out, ld);
+  gemmClVnniOff<Requant, false>(g, mult16, rq, out, ld);
 }
 
 __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni"))) void gemmClRequantVnni(const GemmCl& g, const float* mult16,

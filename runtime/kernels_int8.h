@@ -123,6 +123,9 @@ struct GemmCl {
   int64_t ldx = 0, np = 0, k = 0, m = 0;
   const int8_t* w = nullptr;     // packWeightsCl
   const int32_t* bias = nullptr;  // round16(m), corrections folded in
+  // Quad q of a row at byte qoff[q] from the row's start (k a multiple of 4): a kxk conv over
+  // zero-point-padded input rows without im2col. nullptr: the quads are consecutive.
+  const int64_t* qoff = nullptr;
 };
 bool clFusable(const Epilogue& e);
 const std::vector<float>& clScales(const Epilogue& e);  // e.mult (clamp acts) or e.deq (hswish, hsigmoid)
