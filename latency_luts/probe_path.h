@@ -28,7 +28,7 @@ struct ProbeImportOptions {
   std::string device;              // required
   std::string kind = "cpu";        // for a new device
   std::string description;         // for a new device; default: the probe's CPU description
-  std::string statistic = "min";   // what latency_ms is: "min" or "median" (as in profile)
+  std::string statistic = "min";   // what latency_ms is: the op's fastest sample ("min"; one-op plans have no whole network runs to take it from, unlike profile) or "median"
 };
 
 struct ProbeImportReport {

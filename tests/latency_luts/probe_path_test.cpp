@@ -120,7 +120,7 @@ TEST(ProbePath, ImportWritesTheProbesFiguresAndMetadata) {
   ASSERT_EQ(table.size(), 6u);
   for (const auto& e : j["ops"]) {
     const Measurement& m = table.at(e["key"].get<std::string>());
-    EXPECT_EQ(m.latencyMs, e["min_ms"].get<double>());  // statistic min, as profile
+    EXPECT_EQ(m.latencyMs, e["min_ms"].get<double>());  // statistic min: the fastest sample (no whole networks on this path)
     EXPECT_EQ(*m.medianMs, e["median_ms"].get<double>());
     EXPECT_EQ(*m.p90Ms, e["p90_ms"].get<double>());
     EXPECT_EQ(m.repeats, e["samples"].get<int64_t>());

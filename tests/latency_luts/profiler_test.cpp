@@ -107,7 +107,9 @@ TEST(Profiler, ProfileCoversItsKeysAndResumes) {
     // with 3 runs (= kFastestRuns) a key seen once (3 samples) gets the mean of its 3 samples,
     // and with 3 samples nearest-rank p90 is the largest.
     EXPECT_GE(m.latencyMs, *m.minMs);
-    if (m.repeats == 3) EXPECT_NEAR(m.latencyMs, (*m.minMs + *m.medianMs + *m.p90Ms) / 3, 1e-12) << m.key;
+    if (m.repeats == 3) {
+      EXPECT_NEAR(m.latencyMs, (*m.minMs + *m.medianMs + *m.p90Ms) / 3, 1e-12) << m.key;
+    }
     EXPECT_TRUE(m.macs && m.bytes);
     EXPECT_EQ(m.source, Source::Profiled);
   }
