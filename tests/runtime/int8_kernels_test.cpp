@@ -167,6 +167,8 @@ TEST(RuntimeInt8, ConvPathsEqualTheReference) {
       {conv(5, 1, 2, 1), {1, 6, 7, 7}},          // 1x1 with padding and stride (im2col path)
       {conv(4, 5, 1, 2), {1, 2, 3, 4}},          // kernel wider than the input (no whole-window column)
       {conv(8, 3, 1, 1), {1, 1, 6, 9}},          // a 1-channel stem
+      {conv(7, 3, 1, 1), {1, 1, 40, 40}},        // padded-row path over many row bands (2 rows each)
+      {conv(16, 3, 2, 1), {1, 3, 50, 49}},       // 3-channel stride-2 stem: 3 quads per kernel row
   };
   for (const Act act : {Act::Identity, Act::Relu, Act::Relu6, Act::HSwish, Act::HSigmoid, Act::Silu})
     for (bool outI8 : {true, false})
