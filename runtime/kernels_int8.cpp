@@ -9,6 +9,12 @@
 
 #if defined(__x86_64__) || defined(__i386__)
 #define HWNAS_RT8_X86 1
+#if defined(__GNUC__) && !defined(__clang__)
+// GCC 12 reports its own avx512fintrin.h `_mm512_undefined_*()` (a self-initialized
+// variable) as maybe uninitialized wherever an AVX-512 intrinsic is inlined: a false positive,
+// hundreds of lines per build here.
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
 #include <immintrin.h>
 #endif
 
