@@ -1,9 +1,11 @@
 #include "nas/distributed.h"
 
 #include <algorithm>
+#include <chrono>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
+#include <thread>
 
 #include "core/error.h"
 #include "core/fs_util.h"
@@ -81,22 +83,30 @@ class MpiTransport : public Transport {
   ~MpiTransport() override { MPI_Finalize(); }
   int rank() const override { return rank_; }
   int size() const override { return size_; }
-  // Size first (8 bytes), then the bytes in chunks below INT_MAX.
+  // Size first (8 bytes), then the bytes in chunks below INT_MAX. Waiting polls with short
+  // sleeps instead of MPI's blocking calls, which spin a core at 100 %: a rank waiting for a
+  // result would otherwise take a core from the ranks computing it.
   void send(int to, const std::string& bytes) override {
     uint64_t n = bytes.size();
-    MPI_Send(&n, 1, MPI_UINT64_T, to, kTag, MPI_COMM_WORLD);
+    MPI_Request rq;
+    MPI_Isend(&n, 1, MPI_UINT64_T, to, kTag, MPI_COMM_WORLD, &rq);
+    wait(rq);
     for (uint64_t off = 0; off < n; off += kChunk) {
       const int len = int(std::min<uint64_t>(kChunk, n - off));
-      MPI_Send(bytes.data() + off, len, MPI_BYTE, to, kTag, MPI_COMM_WORLD);
+      MPI_Isend(bytes.data() + off, len, MPI_BYTE, to, kTag, MPI_COMM_WORLD, &rq);
+      wait(rq);
     }
   }
   std::string recv(int from) override {
     uint64_t n = 0;
-    MPI_Recv(&n, 1, MPI_UINT64_T, from, kTag, MPI_COMM_WORLD, MPI_STATUS_IGNORE);
+    MPI_Request rq;
+    MPI_Irecv(&n, 1, MPI_UINT64_T, from, kTag, MPI_COMM_WORLD, &rq);
+    wait(rq);
     std::string s(size_t(n), '\0');
     for (uint64_t off = 0; off < n; off += kChunk) {
       const int len = int(std::min<uint64_t>(kChunk, n - off));
-      MPI_Recv(s.data() + off, len, MPI_BYTE, from, kTag, MPI_COMM_WORLD, MPI_STATUS_IGNORE);
+      MPI_Irecv(s.data() + off, len, MPI_BYTE, from, kTag, MPI_COMM_WORLD, &rq);
+      wait(rq);
     }
     return s;
   }
@@ -106,6 +116,15 @@ class MpiTransport : public Transport {
   }
 
  private:
+  // MPI_Test with sleeps growing from 50 us to 5 ms (a long wait costs at most 5 ms of latency).
+  static void wait(MPI_Request& rq) {
+    int done = 0;
+    MPI_Test(&rq, &done, MPI_STATUS_IGNORE);
+    for (int us = 50; !done; us = std::min(us * 2, 5000)) {
+      std::this_thread::sleep_for(std::chrono::microseconds(us));
+      MPI_Test(&rq, &done, MPI_STATUS_IGNORE);
+    }
+  }
   static constexpr int kTag = 7;
   static constexpr uint64_t kChunk = uint64_t(1) << 30;
   int rank_ = 0, size_ = 1;

@@ -894,7 +894,7 @@ int64_t valSplitImages(const TrainOptions& t) {
 
 // This machine's speed on one network, measured now with random inputs and weights.
 struct NetSpeed {
-  double trainImageS = 0;    // forward + backward of a batch of 64, per image
+  double trainImageS = 0;    // forward + backward of a batch (64 at 28x28), per image
   double forwardImageS = 0;  // forward in eval mode, no autograd, per image
   double runtimeMs = 0;      // the runtime plan at batch 1 (minimum of 5 runs)
   Json json() const {
@@ -904,7 +904,8 @@ struct NetSpeed {
 
 NetSpeed measureSpeed(const ModelDef& def, int threads) {
   using Clock = std::chrono::steady_clock;
-  const int64_t b = 64;
+  // 64 images of 28x28, fewer of larger inputs (at least 4): per-image times are near linear.
+  const int64_t b = std::clamp<int64_t>(64 * 28 * 28 / (int64_t(def.height) * def.width), 4, 64);
   std::shared_ptr<Model> model = buildModel(def, 0);
   std::vector<float> v(static_cast<size_t>(b * def.inChannels * def.height * def.width));
   for (size_t i = 0; i < v.size(); ++i) v[i] = float(int64_t(i * 2654435761u % 2001) - 1000) * 1e-3f;
@@ -1001,7 +1002,21 @@ Json estimateStages(const PipelineConfig& cfg) {
       return double(steps) * double(t.batchSize) * sp.trainImageS + evalPasses * val * sp.forwardImageS +
              (cfg.finalists.measureRuns + cfg.finalists.measureWarmup) * sp.runtimeMs * 1e-3;
     };
-    double f = kLoad + cfg.finalists.topK * model(mid) + test * mid.forwardImageS;
+    // The finalists meet the latency budget: with a baseline and a latency constraint they are
+    // taken as the baseline scaled by budget / baseline latency (at most the midpoint).
+    NetSpeed fin = mid;
+    if (base) {
+      double ratio = INFINITY;
+      for (const Constraint& k : p.constraints())
+        if (k.metric.metric == "latency")
+          ratio = std::min(ratio, k.fraction > 0.0 ? k.fraction : k.max / std::max(base->runtimeMs, 1e-9));
+      if (std::isfinite(ratio) && ratio * base->trainImageS < mid.trainImageS) {
+        fin.trainImageS = ratio * base->trainImageS;
+        fin.forwardImageS = ratio * base->forwardImageS;
+        fin.runtimeMs = ratio * base->runtimeMs;
+      }
+    }
+    double f = kLoad + cfg.finalists.topK * model(fin) + test * fin.forwardImageS;
     if (base) f += model(*base) + test * base->forwardImageS;
     sec["finalists"] = f;
   }
@@ -1017,8 +1032,9 @@ Json estimateStages(const PipelineConfig& cfg) {
           {"method",
            "this machine's speed measured now on random data (largest and smallest arch, the baseline): per-image "
            "training and forward time, runtime latency; stage time = its work (steps x batch, evaluations x images, "
-           "profiled networks x runs, models x steps) x the speed of the network doing it (subnets and finalists: "
-           "halfway between smallest and largest) + 1 s per dataset load; export 1 s nominal"}};
+           "profiled networks x runs, models x steps) x the speed of the network doing it (subnets: halfway between "
+           "smallest and largest; finalists: the baseline scaled by the latency budget's fraction of it, at most "
+           "the midpoint) + 1 s per dataset load; export 1 s nominal"}};
 }
 
 Json pipelinePlan(const PipelineConfig& cfg, const std::string& outDir) {
