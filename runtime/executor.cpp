@@ -24,7 +24,8 @@ struct Executor::Prepared {
   int8::Epilogue epi;
   int64_t packBytes = 0;  // packed X of one image and group
   // channels-last int8 (VNNI): per group weights [M/16][K/4][16][4] (taps before channels),
-  // bias (zero-point corrections folded in) and requantize multipliers padded to 16.
+  // bias (zero-point corrections folded in) and the fused epilogue's per-channel scales
+  // (int8::clScales: mult or deq) padded to 16.
   std::vector<std::vector<int8_t>> clw;
   std::vector<std::vector<int32_t>> clbias;
   std::vector<std::vector<float>> clmult;

@@ -3,6 +3,8 @@
 // micro-batches (every op is per image) so activations stay in cache. Invariants: the arena it
 // allocates is exactly memoryPlan().arenaBytes (planned for the micro-batch); work is split
 // into tasks by shapes only, so outputs are bit-identical at any thread count and micro-batch.
+// On the VNNI int8 path, i8 activations are held channels-last as q + 128 (an internal layout,
+// converted at Quantize / Dequantize / Flatten; docs/int8.md), with the same output bits.
 #pragma once
 #include <cstdint>
 #include <memory>
