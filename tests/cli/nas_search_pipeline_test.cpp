@@ -347,34 +347,39 @@ TEST(NasSearchPipelineCli, KillNineOrSigintThenResumeAndOneThreadGiveTheSameWinn
          return scalar(out + "/search.db", "SELECT count(*) FROM stages WHERE name = 'finalists' AND status = 'running'") == 1;
        }},
   };
-  // SIGINT at the same points: a clean stop (exit 130, one line saying how to resume), the
-  // interrupted stage not recorded as done, no outputs of a finished run; --resume finishes it.
-  for (const auto& [name, ready] : points) {
-    const std::string out = tmp.file("int_" + name);
-    Signalled s = signalWhen("--config " + cfg + " --out " + out + " --threads 2 --step-delay-ms 150 --quiet",
-                             [&, out = out] { return ready(out); }, SIGINT);
-    EXPECT_TRUE(s.sent) << name << ": the run finished before the stop point";
-    EXPECT_EQ(s.code, 130) << name << ": " << s.err;
-    EXPECT_EQ(s.err, "nas-search: interrupted; resume with --resume\n") << name;
-    const std::string db = out + "/search.db";
-    EXPECT_EQ(scalar(db, "SELECT count(*) FROM stages WHERE name = '" + name + "' AND status = 'done'"), 0) << name;
-    EXPECT_FALSE(fs::exists(out + "/report.md")) << name;
-    if (name == "search") {  // the search's own outputs are written when it is done
-      EXPECT_EQ(text(db, "SELECT status FROM runs"), "running");
-      EXPECT_FALSE(fs::exists(out + "/best_arch.json"));
-      EXPECT_FALSE(fs::exists(out + "/pareto.json"));
-      EXPECT_LT(scalar(db, "SELECT count(*) FROM queries WHERE counted"), 6);
-    } else {  // best_arch.json is still the search's best, not a trained winner
-      EXPECT_FALSE(readJsonFile(out + "/best_arch.json").contains("trained"));
-      EXPECT_FALSE(fs::exists(out + "/export"));
+  // SIGINT at the same points, one run stopped twice: in the search, then (resumed) in the
+  // finalists. Each stop is clean (exit 130, one line saying how to resume), leaves the stage
+  // not done and no outputs of a finished run; the last --resume finishes with the same winner.
+  {
+    const std::string out = tmp.file("int"), db = out + "/search.db";
+    std::string flags = " --threads 2 --step-delay-ms 150 --quiet";
+    for (const auto& [name, ready] : points) {
+      Signalled s = signalWhen("--config " + cfg + " --out " + out + flags, [&, out = out] { return ready(out); }, SIGINT);
+      flags = " --threads 2 --quiet --resume";
+      EXPECT_TRUE(s.sent) << name << ": the run finished before the stop point";
+      EXPECT_EQ(s.code, 130) << name << ": " << s.err;
+      EXPECT_EQ(s.err, "nas-search: interrupted; resume with --resume\n") << name;
+      EXPECT_EQ(scalar(db, "SELECT count(*) FROM stages WHERE name = '" + name + "' AND status = 'done'"), 0) << name;
+      EXPECT_EQ(scalar(db, "SELECT count(*) FROM stages WHERE name = '" + name + "' AND status = 'running'"), 1) << name;
+      EXPECT_FALSE(fs::exists(out + "/report.md")) << name;
+      if (name == "search") {  // the search's own outputs are written when it is done
+        EXPECT_EQ(text(db, "SELECT status FROM runs"), "running");
+        EXPECT_FALSE(fs::exists(out + "/best_arch.json"));
+        EXPECT_FALSE(fs::exists(out + "/pareto.json"));
+        EXPECT_LT(scalar(db, "SELECT count(*) FROM queries WHERE counted"), 6);
+      } else {  // best_arch.json is still the search's best, not a trained winner
+        EXPECT_FALSE(readJsonFile(out + "/best_arch.json").contains("trained"));
+        EXPECT_FALSE(fs::exists(out + "/export"));
+      }
     }
     CliRun res = run("--config " + cfg + " --out " + out + " --resume --threads 1");
-    ASSERT_EQ(res.code, 0) << name << ": " << res.err;
-    EXPECT_NE(res.err.find("stage supernet: done earlier"), std::string::npos) << res.err;
-    EXPECT_NE(res.err.find("stage " + name + ": resuming"), std::string::npos) << res.err;
-    EXPECT_EQ(readJsonFile(out + "/best_arch.json")["hash"].get<std::string>(), refWinner) << name;
-    EXPECT_EQ(querySequence(out + "/search.db"), refQueries) << name;
-    EXPECT_EQ(readFile(out + "/export/model.safetensors"), readFile(ref + "/export/model.safetensors")) << name;
+    ASSERT_EQ(res.code, 0) << res.err;
+    EXPECT_NE(res.err.find("stage search: done earlier"), std::string::npos) << res.err;
+    EXPECT_NE(res.err.find("stage finalists: resuming"), std::string::npos) << res.err;
+    EXPECT_EQ(scalar(db, "SELECT attempts FROM stages WHERE name = 'search'"), 2);
+    EXPECT_EQ(readJsonFile(out + "/best_arch.json")["hash"].get<std::string>(), refWinner);
+    EXPECT_EQ(querySequence(db), refQueries);
+    EXPECT_EQ(readFile(out + "/export/model.safetensors"), readFile(ref + "/export/model.safetensors"));
   }
   for (const auto& [name, ready] : points) {
     const std::string out = tmp.file("kill_" + name);
