@@ -65,29 +65,42 @@ double planAccuracy(const ExportModel& m, const QuantSpec* quant, const ImageDat
   return double(correct) / double(data.n);
 }
 
-LatencySummary timePlan(runtime::Plan plan, int repeats, int threads) {
+// Times every plan, interleaved: after two warm-up runs each, `repeats` rounds in which each
+// plan runs once, so a change in the machine's speed during the export (shared cores) hits
+// every step alike and the ratios between steps hold.
+std::vector<LatencySummary> timePlansInterleaved(std::vector<runtime::Plan> plans, int repeats, int threads) {
   runtime::ExecutorOptions eo;
   eo.threads = threads;
-  runtime::Executor ex(std::move(plan), eo);
-  std::vector<int64_t> shape = ex.inputShape(0);
-  int64_t n = 1;
-  for (int64_t d : shape) n *= d;
-  std::vector<float> x(static_cast<size_t>(n), 0.f);
-  for (size_t i = 0; i < x.size(); ++i) x[i] = float((i * 2654435761u) % 1000) / 1000.f - 0.5f;
-  for (int w = 0; w < 2; ++w) ex.run(x);
-  std::vector<double> ms;
-  for (int r = 0; r < repeats; ++r) {
-    const auto t = Clock::now();
-    ex.run(x);
-    ms.push_back(1e3 * secondsSince(t));
+  std::vector<std::unique_ptr<runtime::Executor>> ex;
+  std::vector<std::vector<float>> inputs;
+  for (auto& plan : plans) {
+    ex.push_back(std::make_unique<runtime::Executor>(std::move(plan), eo));
+    int64_t n = 1;
+    for (int64_t d : ex.back()->inputShape(0)) n *= d;
+    std::vector<float> x(static_cast<size_t>(n), 0.f);
+    for (size_t i = 0; i < x.size(); ++i) x[i] = float((i * 2654435761u) % 1000) / 1000.f - 0.5f;
+    inputs.push_back(std::move(x));
   }
-  std::sort(ms.begin(), ms.end());
-  LatencySummary s;
-  s.repeats = repeats;
-  s.minMs = ms.front();
-  s.maxMs = ms.back();
-  s.medianMs = ms.size() % 2 ? ms[ms.size() / 2] : 0.5 * (ms[ms.size() / 2 - 1] + ms[ms.size() / 2]);
-  return s;
+  for (size_t k = 0; k < ex.size(); ++k)
+    for (int w = 0; w < 2; ++w) ex[k]->run(inputs[k]);
+  std::vector<std::vector<double>> ms(ex.size());
+  for (int r = 0; r < repeats; ++r)
+    for (size_t k = 0; k < ex.size(); ++k) {
+      const auto t = Clock::now();
+      ex[k]->run(inputs[k]);
+      ms[k].push_back(1e3 * secondsSince(t));
+    }
+  std::vector<LatencySummary> out;
+  for (auto& v : ms) {
+    std::sort(v.begin(), v.end());
+    LatencySummary s;
+    s.repeats = repeats;
+    s.minMs = v.front();
+    s.maxMs = v.back();
+    s.medianMs = v.size() % 2 ? v[v.size() / 2] : 0.5 * (v[v.size() / 2 - 1] + v[v.size() / 2]);
+    out.push_back(s);
+  }
+  return out;
 }
 
 struct State {
@@ -154,6 +167,12 @@ ExportPipelineResult runExportPipeline(const ExportModel& input, const ExportRec
   rep.seed = options.seed;
   rep.threads = options.threads;
 
+  struct PendingTiming {
+    size_t step;  // index into rep.steps (the step being measured is pushed right after)
+    int batch;
+    runtime::Plan plan;
+  };
+  std::vector<PendingTiming> toTime;
   auto measure = [&](const std::string& stepName) {
     StepMetrics m;
     const QuantSpec* q = st.quant ? &*st.quant : nullptr;
@@ -171,10 +190,8 @@ ExportPipelineResult runExportPipeline(const ExportModel& input, const ExportRec
     }
     if (options.measureLatency) {
       m.measuredHow = q ? "int8" : "fp32";
-      for (int b : recipe.latencyBatches) {
-        say(stepName + ": latency at batch " + std::to_string(b));
-        m.measured[b] = timePlan(planOf(st.model, q, b), recipe.latencyRepeats, options.threads);
-      }
+      // lowered now, timed at the end with every other step's plans (interleaved)
+      for (int b : recipe.latencyBatches) toTime.push_back({rep.steps.size(), b, planOf(st.model, q, b)});
     }
     for (const auto& p : predictors) {
       try {
@@ -338,6 +355,14 @@ ExportPipelineResult runExportPipeline(const ExportModel& input, const ExportRec
     s.detail = detail.str();
     s.metrics = measure(s.name);
     rep.steps.push_back(s);
+  }
+  if (!toTime.empty()) {
+    say("latency: " + std::to_string(toTime.size()) + " plans, " + std::to_string(recipe.latencyRepeats) +
+        " interleaved rounds");
+    std::vector<runtime::Plan> plans;
+    for (auto& t : toTime) plans.push_back(std::move(t.plan));
+    const std::vector<LatencySummary> lat = timePlansInterleaved(std::move(plans), recipe.latencyRepeats, options.threads);
+    for (size_t k = 0; k < toTime.size(); ++k) rep.steps[toTime[k].step].metrics.measured[toTime[k].batch] = lat[k];
   }
   result.model = std::move(st.model);
   result.quant = std::move(st.quant);
