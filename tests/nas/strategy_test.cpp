@@ -129,14 +129,22 @@ TEST(Strategies, RandomSearchNeverRepeatsAndCountsQueries) {
   for (const auto& r : o.rows) EXPECT_LE(r.accuracy, b.accuracy);
 }
 
+namespace {
+// The toy table problem with the toy latency as a minimized cost (for NSGA-II): `search` is
+// the YAML after "search:" (flow or block form).
+std::unique_ptr<SearchProblem> toyTwoObjective(int seed, const std::string& search) {
+  return SearchProblem::parse("space: " + kSrc + "/configs/spaces/nb201.yaml\nseed: " + std::to_string(seed) +
+                                  "\nobjective:\n  accuracy: {path: " + toy().csv +
+                                  ", column: score}\n  minimize: [{metric: latency, device: toy}]\nlatency:\n  tables: [" +
+                                  toy().csv + "]\nsearch:" + search,
+                              "<toy>", "");
+}
+}  // namespace
+
 TEST(Strategies, Nsga2FrontHoldsBothExtremes) {
   // Maximize score, minimize toy latency (#conv edges): the all-3x3 arch (score 60.x, cost 6)
   // and a cost-0 arch are both Pareto-optimal; NSGA-II with 600 queries finds the ends.
-  std::string lat = "latency:\n  tables: [" + toy().csv + "]\n";
-  auto p = SearchProblem::parse("space: " + kSrc + "/configs/spaces/nb201.yaml\nseed: 4\nobjective:\n  accuracy: {path: " +
-                                    toy().csv + ", column: score}\n  minimize: [{metric: latency, device: toy}]\n" + lat +
-                                    "search: {strategy: nsga2, queries: 600, nsga2: {population: 40}}\n",
-                                "<toy>", "");
+  auto p = toyTwoObjective(4, " {strategy: nsga2, queries: 600, nsga2: {population: 40}}\n");
   SearchOutcome o = SearchEngine(*p, nullptr).run();
   bool top = false, cheap = false;
   for (const auto& r : o.rows) {
@@ -149,11 +157,7 @@ TEST(Strategies, Nsga2FrontHoldsBothExtremes) {
 
 TEST(Strategies, Nsga2OffspringSetsTheGenerationSize) {
   // population 12 survivors, 3 children per generation: 60 queries = 12 + 16 x 3.
-  std::string lat = "latency:\n  tables: [" + toy().csv + "]\n";
-  auto p = SearchProblem::parse("space: " + kSrc + "/configs/spaces/nb201.yaml\nseed: 2\nobjective:\n  accuracy: {path: " +
-                                    toy().csv + ", column: score}\n  minimize: [{metric: latency, device: toy}]\n" + lat +
-                                    "search: {strategy: nsga2, queries: 60, nsga2: {population: 12, offspring: 3}}\n",
-                                "<toy>", "");
+  auto p = toyTwoObjective(2, " {strategy: nsga2, queries: 60, nsga2: {population: 12, offspring: 3}}\n");
   SearchOutcome o = SearchEngine(*p, nullptr).run();
   ASSERT_EQ(o.rows.size(), 60u);
   std::map<int64_t, int> perGeneration;
@@ -162,10 +166,7 @@ TEST(Strategies, Nsga2OffspringSetsTheGenerationSize) {
   for (const auto& [g, n] : perGeneration) EXPECT_EQ(n, g == perGeneration.begin()->first ? 12 : 3) << "generation " << g;
   // a bad value is a config error naming the key
   try {
-    SearchProblem::parse("space: " + kSrc + "/configs/spaces/nb201.yaml\nobjective:\n  accuracy: {path: " + toy().csv +
-                             ", column: score}\n  minimize: [{metric: latency, device: toy}]\n" + lat +
-                             "search: {strategy: nsga2, queries: 60, nsga2: {offspring: -2}}\n",
-                         "<toy>", "");
+    toyTwoObjective(0, " {strategy: nsga2, queries: 60, nsga2: {offspring: -2}}\n");
     FAIL() << "no error";
   } catch (const ConfigError& e) {
     EXPECT_NE(std::string(e.what()).find("offspring"), std::string::npos) << e.what();
@@ -182,17 +183,8 @@ TEST(Strategies, SaveLoadGivesTheSameContinuation) {
       "  strategy: guided\n  queries: 40\n  batch: 4\n  guided: {initial: 8, candidates: 40, target: clip, predictor: {kind: ensemble, members: 3, member: {kind: ridge}}}\n",
   };
   for (const auto& s : searches) {
-    std::string extra;
-    if (s.find("nsga2") != std::string::npos)
-      extra = "latency:\n  tables: [" + toy().csv + "]\n";
-    std::unique_ptr<SearchProblem> p;
-    if (s.find("nsga2") == std::string::npos)
-      p = toy().problem(s);
-    else
-      p = SearchProblem::parse("space: " + kSrc + "/configs/spaces/nb201.yaml\nseed: 1\nobjective:\n  accuracy: {path: " +
-                                   toy().csv + ", column: score}\n  minimize: [{metric: latency, device: toy}]\n" + extra +
-                                   "search:\n" + s,
-                               "<toy>", "");
+    std::unique_ptr<SearchProblem> p =
+        s.find("nsga2") == std::string::npos ? toy().problem(s) : toyTwoObjective(1, "\n" + s);
     // Drive the strategy by hand: 6 ask/tell rounds, snapshot, then 6 more on the original and
     // on a fresh strategy restored from the snapshot.
     auto a = p->makeStrategy();
