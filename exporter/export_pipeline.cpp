@@ -14,6 +14,7 @@
 #include "exporter/prune.h"
 #include "exporter/quantize.h"
 #include "latency_luts/latency_model.h"
+#include "latency_luts/profiler.h"
 #include "runtime/executor.h"
 #include "trainer/data_loader.h"
 #include "trainer/fine_tune.h"
@@ -65,33 +66,20 @@ double planAccuracy(const ExportModel& m, const QuantSpec* quant, const ImageDat
   return double(correct) / double(data.n);
 }
 
-// Times every plan, interleaved: after two warm-up runs each, `repeats` rounds in which each
-// plan runs once, so a change in the machine's speed during the export (shared cores) hits
-// every step alike and the ratios between steps hold.
-std::vector<LatencySummary> timePlansInterleaved(std::vector<runtime::Plan> plans, int repeats, int threads) {
-  runtime::ExecutorOptions eo;
-  eo.threads = threads;
-  std::vector<std::unique_ptr<runtime::Executor>> ex;
-  std::vector<std::vector<float>> inputs;
-  for (auto& plan : plans) {
-    ex.push_back(std::make_unique<runtime::Executor>(std::move(plan), eo));
-    int64_t n = 1;
-    for (int64_t d : ex.back()->inputShape(0)) n *= d;
-    std::vector<float> x(static_cast<size_t>(n), 0.f);
-    for (size_t i = 0; i < x.size(); ++i) x[i] = float((i * 2654435761u) % 1000) / 1000.f - 0.5f;
-    inputs.push_back(std::move(x));
-  }
-  for (size_t k = 0; k < ex.size(); ++k)
-    for (int w = 0; w < 2; ++w) ex[k]->run(inputs[k]);
-  std::vector<std::vector<double>> ms(ex.size());
-  for (int r = 0; r < repeats; ++r)
-    for (size_t k = 0; k < ex.size(); ++k) {
-      const auto t = Clock::now();
-      ex[k]->run(inputs[k]);
-      ms[k].push_back(1e3 * secondsSince(t));
-    }
+// Times every plan with the latency tables' interleaved timer (latency_luts/profiler.h): visits
+// go round the plans, one timed run per visit, so a change in the machine's speed during the
+// export (shared cores) hits every step alike and the ratios between steps hold.
+std::vector<LatencySummary> timePlansInterleaved(const std::vector<runtime::Plan>& plans, int repeats, int threads) {
+  TimingOptions to;
+  to.threads = threads;
+  to.warmup = 2;
+  to.runs = repeats;
+  to.burst = 1;
+  to.preemptRetries = 0;  // every run counts: the report shows min, median and max
+  to.perOp = false;
   std::vector<LatencySummary> out;
-  for (auto& v : ms) {
+  for (NetworkTimes& t : timeInterleaved(plans, to)) {
+    std::vector<double>& v = t.totalMs;
     std::sort(v.begin(), v.end());
     LatencySummary s;
     s.repeats = repeats;
@@ -361,7 +349,7 @@ ExportPipelineResult runExportPipeline(const ExportModel& input, const ExportRec
         " interleaved rounds");
     std::vector<runtime::Plan> plans;
     for (auto& t : toTime) plans.push_back(std::move(t.plan));
-    const std::vector<LatencySummary> lat = timePlansInterleaved(std::move(plans), recipe.latencyRepeats, options.threads);
+    const std::vector<LatencySummary> lat = timePlansInterleaved(plans, recipe.latencyRepeats, options.threads);
     for (size_t k = 0; k < toTime.size(); ++k) rep.steps[toTime[k].step].metrics.measured[toTime[k].batch] = lat[k];
   }
   result.model = std::move(st.model);
