@@ -152,6 +152,12 @@ TEST(NasTrainCli, BadInputIsOneLineExitTwoAndWritesNothing) {
   r = run("--model " + kRefnet + " --out " + out + " --optimizer adam");
   EXPECT_EQ(r.code, 2);
   EXPECT_FALSE(fs::exists(out));
+  r = run("--model " + kRefnet + " --out " + out + " --erase 1.5");
+  EXPECT_EQ(r.code, 2);
+  EXPECT_NE(r.output.find("--erase"), std::string::npos) << r.output;
+  r = run("--model " + kRefnet + " --out " + out + " --erase half");
+  EXPECT_EQ(r.code, 2);
+  EXPECT_FALSE(fs::exists(out));
 
   // An existing, non-empty folder is not overwritten without --force.
   fs::create_directories(out);
