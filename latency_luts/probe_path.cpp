@@ -17,8 +17,6 @@ namespace rt = runtime;
 rt::ProbePlan makeProbePlan(const SearchSpace& space, const ProbePlanOptions& o) {
   if (o.batch < 1 || o.threads < 1 || o.repeats < 1 || o.warmup < 0)
     throw InputError("plan: batch, threads and repeats must be >= 1 and warmup >= 0");
-  if (o.coverage.samples < 1 || o.coverage.candidates < 1)
-    throw InputError("plan: --samples and the candidates per pick must be >= 1");
   rt::ProbePlan plan;
   plan.spaceId = space.spaceId();
   plan.spaceName = space.name();
@@ -27,7 +25,11 @@ rt::ProbePlan makeProbePlan(const SearchSpace& space, const ProbePlanOptions& o)
   plan.repeats = o.repeats;
   plan.warmup = o.warmup;
   std::set<std::string> seen;
-  for (const ArchConfig& a : coveringArchs(space, o.coverage, [](const std::string&) { return true; })) {
+  const std::vector<int>& res = o.coverage.resolutions;
+  for (const ArchConfig& a : space.keyCoveringArchs()) {
+    const Json& j = a.json();
+    if (!res.empty() && j.contains("resolution") && std::find(res.begin(), res.end(), j["resolution"].get<int>()) == res.end())
+      continue;
     const rt::Plan p = lowerStructure(space.toGraph(a));
     for (size_t i = 0; i < p.ops.size(); ++i)
       if (seen.insert(p.ops[i].key).second) plan.ops.push_back(rt::probeOpOf(p, i));

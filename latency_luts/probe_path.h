@@ -1,5 +1,5 @@
 // The on-board profiling path: `nas-lut plan` turns a search space into a ProbePlan (every
-// distinct fused op of the networks `nas-lut profile` would pick, with what it takes to build
+// distinct fused op any network of the space can hold, from SearchSpace::keyCoveringArchs, with what it takes to build
 // and time each op, format in runtime/probe/probe_plan.h), hwnas-probe times it on the board,
 // and `nas-lut import` reads its results JSON into a LatencyStore. Invariants: plan op keys are
 // the core lowering's keys (the LUT model looks them up unchanged); an import parses and checks
@@ -17,11 +17,12 @@
 namespace hwnas {
 
 struct ProbePlanOptions {
-  CoverageOptions coverage;  // the same networks as `nas-lut profile` with these settings
+  CoverageOptions coverage;  // only `resolutions` is used: the plan covers every op key of the space (SearchSpace::keyCoveringArchs)
   int batch = 1, threads = 1, repeats = 40, warmup = 5;
 };
 
-// Distinct op keys in order of first appearance in the picked networks.
+// Every op key of the space (within coverage.resolutions), in order of first appearance in
+// keyCoveringArchs().
 runtime::ProbePlan makeProbePlan(const SearchSpace& space, const ProbePlanOptions& options);
 
 struct ProbeImportOptions {

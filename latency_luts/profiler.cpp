@@ -271,6 +271,38 @@ std::vector<ArchConfig> coveringArchs(const SearchSpace& space, const CoverageOp
     for (const auto& k : uniq) ++cover[k];
     picked.push_back(bestArch);
   }
+  if (!o.complete) return picked;
+  std::vector<ArchConfig> pool;
+  try {
+    pool = space.keyCoveringArchs();
+  } catch (const InputError&) {
+    return picked;  // neither a structural cover nor enumerable
+  }
+  // Per cover network: its wanted keys that no picked network holds.
+  std::vector<ArchConfig> cands;
+  std::vector<std::set<std::string>> missing;
+  for (ArchConfig& a : pool) {
+    const Json& j = a.json();
+    if (!o.resolutions.empty() && j.contains("resolution") &&
+        std::find(o.resolutions.begin(), o.resolutions.end(), j["resolution"].get<int>()) == o.resolutions.end())
+      continue;
+    std::set<std::string> m;
+    for (const auto& k : opKeys(space.toGraph(a)))
+      if (wanted(k) && !cover.count(k)) m.insert(k);
+    if (m.empty()) continue;
+    cands.push_back(std::move(a));
+    missing.push_back(std::move(m));
+  }
+  while (true) {
+    size_t best = 0, bestGain = 0;
+    for (size_t i = 0; i < cands.size(); ++i)
+      if (missing[i].size() > bestGain) best = i, bestGain = missing[i].size();
+    if (bestGain == 0) break;
+    const std::set<std::string> taken = missing[best];
+    picked.push_back(cands[best]);
+    for (auto& m : missing)
+      for (const auto& k : taken) m.erase(k);
+  }
   return picked;
 }
 
@@ -291,6 +323,7 @@ ProfileReport profileSpace(const SearchSpace& space, LatencyStore& store, const 
   co.minCoverage = o.minCoverage;
   co.seed = o.seed;
   co.resolutions = o.resolutions;
+  co.complete = o.complete;
   const std::vector<ArchConfig> picked =
       coveringArchs(space, co, [&](const std::string& k) { return o.remeasure || !existing.count(k); });
   std::map<std::string, int> cover;

@@ -88,11 +88,15 @@ void checkStatistic(const std::string& name);
 // its time when the table was built measures how fast the shared machine is at that moment.
 Graph probeGraph();
 
-// The networks profile runs (and `nas-lut plan` lists the ops of): `samples` picks at most; each
-// pick draws `candidates` archs (seeded, split per pick) and keeps the one holding the most keys
-// that are wanted (wanted(key), e.g. not yet in the table) and held by fewer than minCoverage
-// picked networks; it stops after 3 picks in a row gain nothing.
+// The networks profile runs: `samples` picks at most; each pick draws `candidates` archs
+// (seeded, split per pick) and keeps the one holding the most keys that are wanted (wanted(key),
+// e.g. not yet in the table) and held by fewer than minCoverage picked networks; it stops after
+// 3 picks in a row gain nothing. Then, with `complete`, wanted keys no picked network holds are
+// added from SearchSpace::keyCoveringArchs (within `resolutions`; greedily, the cover network
+// with the most such keys first), so the table has every op key of the space, even beyond
+// `samples` networks (spaces that can neither be covered nor enumerated skip this).
 struct CoverageOptions {
+  bool complete = true;
   int samples = 60;
   int candidates = 48;
   int minCoverage = 2;
@@ -115,6 +119,7 @@ struct ProfileOptions {
   std::string statistic = "min";  // what a row's latency_ms is: "min" (from the fastest whole runs, above) or "median" of its samples
   uint64_t seed = 1;
   std::vector<int> resolutions;  // mbconv: restrict the sampled input resolution
+  bool complete = true;          // also run the cover networks that hold keys the samples missed (CoverageOptions)
   bool remeasure = false;        // also replace keys that are already in the store
   bool driftCorrection = true;   // scale each group's samples to the probe's median speed
   bool quiet = false;

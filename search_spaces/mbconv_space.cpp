@@ -705,3 +705,135 @@ ModelDef MbconvSpace::toModelDef(const ArchConfig& arch) const {
 Graph MbconvSpace::toGraph(const ArchConfig& arch) const { return modelGraph(toModelDef(arch)); }
 
 }  // namespace hwnas
+
+namespace hwnas {
+
+namespace {
+
+// Stage-out index vectors holding every pair (outs[s-1][a], outs[s][b]) of adjacent stages:
+// the whole product when it is small, else a greedy pairwise cover.
+std::vector<std::vector<int>> adjacentPairCover(const std::vector<int>& counts) {
+  const size_t n = counts.size();
+  std::vector<std::vector<int>> vectors;
+  double product = 1;
+  for (int c : counts) product *= double(c);
+  if (product <= 512) {
+    std::vector<int> v(n, 0);
+    while (true) {
+      vectors.push_back(v);
+      size_t i = 0;
+      while (i < n && ++v[i] == counts[i]) v[i++] = 0;
+      if (i == n) break;
+    }
+    return vectors;
+  }
+  // covered[s][a * counts[s] + b]: the pair (stage s-1 at a, stage s at b) is in some vector
+  std::vector<std::vector<char>> covered(n);
+  for (size_t s = 1; s < n; ++s) covered[s].assign(size_t(counts[s - 1]) * size_t(counts[s]), 0);
+  auto isNew = [&](size_t s, int a, int b) { return !covered[s][size_t(a) * size_t(counts[s]) + size_t(b)]; };
+  for (size_t s = 1; s < n; ++s)
+    for (int a = 0; a < counts[s - 1]; ++a)
+      for (int b = 0; b < counts[s]; ++b) {
+        if (!isNew(s, a, b)) continue;
+        std::vector<int> v(n, 0);
+        v[s - 1] = a, v[s] = b;
+        for (size_t t = s + 1; t < n; ++t) {  // extend right, preferring an uncovered pair
+          v[t] = 0;
+          for (int c = 0; c < counts[t]; ++c)
+            if (isNew(t, v[t - 1], c)) {
+              v[t] = c;
+              break;
+            }
+        }
+        for (size_t t = s - 1; t-- > 0;) {  // extend left
+          v[t] = 0;
+          for (int c = 0; c < counts[t]; ++c)
+            if (isNew(t + 1, c, v[t + 1])) {
+              v[t] = c;
+              break;
+            }
+        }
+        for (size_t t = 1; t < n; ++t) covered[t][size_t(v[t - 1]) * size_t(counts[t]) + size_t(v[t])] = 1;
+        vectors.push_back(std::move(v));
+      }
+  return vectors;
+}
+
+// Decodes `index` (mixed radix over the dims' choice counts) into `out`, first dim fastest.
+void setMixedRadix(Json& out, size_t index, const std::vector<std::pair<const char*, const std::vector<Json>*>>& dims) {
+  for (const auto& [name, choices] : dims) {
+    out[name] = (*choices)[index % choices->size()];
+    index /= choices->size();
+  }
+}
+
+}  // namespace
+
+std::vector<ArchConfig> MbconvSpace::keyCoveringArchs() const {
+  using Dims = std::vector<std::pair<const char*, const std::vector<Json>*>>;
+  const size_t ns = stages_.size();
+  std::vector<int> outCounts;
+  std::vector<Dims> sharedDims(ns);
+  std::vector<std::vector<Dims>> blockDimLists(ns);
+  std::vector<size_t> sharedCount(ns, 1), stageCombos(ns, 1);
+  size_t combos = 1;
+  for (size_t si = 0; si < ns; ++si) {
+    const MbconvStage& s = stages_[si];
+    outCounts.push_back(int(s.out.size()));
+    for (int d = 0; d < kMicroDims; ++d)
+      if (s.shared[d] && s.micro[d].size() > 1) {
+        sharedDims[si].push_back({kDimNames[d], &s.micro[d]});
+        sharedCount[si] *= s.micro[d].size();
+      }
+    size_t perBlock = 1;
+    if (stageHasBlocks(int(si)))
+      for (int i = 0; i < s.depth.back(); ++i) {
+        Dims dims;
+        size_t count = 1;
+        for (MicroDim d : blockDims(int(si), i)) {
+          const std::vector<Json>& c = blockChoices(int(si), d, i);
+          dims.push_back({kDimNames[int(d)], &c});
+          count *= c.size();
+        }
+        blockDimLists[si].push_back(std::move(dims));
+        perBlock = std::max(perBlock, count);
+      }
+    stageCombos[si] = sharedCount[si] * perBlock;
+    combos = std::max(combos, stageCombos[si]);
+  }
+  std::vector<ArchConfig> archs;
+  for (int res : resolution_)
+    for (int width : width_)
+      for (const std::vector<int>& outs : adjacentPairCover(outCounts))
+        for (size_t t = 0; t < combos; ++t) {
+          Json a = Json::object();
+          if (resolution_.size() > 1) a["resolution"] = res;
+          if (width_.size() > 1) a["width"] = width;
+          Json st = Json::array();
+          for (size_t si = 0; si < ns; ++si) {
+            const MbconvStage& s = stages_[si];
+            Json o = Json::object();
+            if (s.depth.size() > 1) o["depth"] = s.depth.back();
+            if (s.out.size() > 1) o["out"] = s.out[size_t(outs[si])];
+            const size_t tt = t % stageCombos[si];
+            setMixedRadix(o, tt % sharedCount[si], sharedDims[si]);
+            if (stageHasBlocks(int(si))) {
+              Json blocks = Json::array();
+              for (const Dims& dims : blockDimLists[si]) {
+                Json b = Json::object();
+                setMixedRadix(b, tt / sharedCount[si], dims);
+                blocks.push_back(std::move(b));
+              }
+              o["blocks"] = std::move(blocks);
+            }
+            st.push_back(std::move(o));
+          }
+          a["stages"] = std::move(st);
+          ArchConfig arch(std::move(a));
+          validate(arch);
+          archs.push_back(std::move(arch));
+        }
+  return archs;
+}
+
+}  // namespace hwnas

@@ -89,6 +89,13 @@ class MbconvSpace : public SearchSpace {
   std::vector<DecisionSlot> decisionSlots() const override;
   std::vector<int> decisionIndices(const ArchConfig& arch) const override;
   Graph toGraph(const ArchConfig& arch) const override;
+  // A block's op keys depend only on the input resolution, the width, its stage's and the
+  // previous stage's output channels and its own micro choices (incl. its stage's shared ones);
+  // the head's on the last stage's out. So the cover is: every resolution x width x a set of
+  // stage-out vectors holding every adjacent pair of stages' outs (all of them when there are
+  // at most 512, else a greedy pairwise cover) x T networks at full depth in which block i of
+  // stage s takes micro combination t mod (its count), so every block meets each of its own.
+  std::vector<ArchConfig> keyCoveringArchs() const override;
 
   // The standalone network of `arch` (validated first): skip blocks are left out, elastic depth
   // keeps the first `depth` blocks of each stage, the width multiplier scales stem, stage and

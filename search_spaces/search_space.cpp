@@ -34,6 +34,15 @@ ArchCost graphCost(const Graph& g) {
 
 ArchCost SearchSpace::cost(const ArchConfig& arch) const { return graphCost(toGraph(arch)); }
 
+std::vector<ArchConfig> SearchSpace::keyCoveringArchs() const {
+  std::vector<ArchConfig> all;
+  enumerate([&](const ArchConfig& a) {
+    all.push_back(a);
+    return true;
+  });
+  return all;
+}
+
 std::vector<DecisionSlot> SearchSpace::decisionSlots() const {
   throw InputError("search space '" + name() + "' (kind " + kind() +
                    ") does not list its decisions; encoders need decisionSlots()");

@@ -96,6 +96,12 @@ class SearchSpace {
   // The cell DAG for cell spaces (NB201); nullopt for the others (the default).
   virtual std::optional<CellTopology> cellTopology() const { return std::nullopt; }
 
+  // Architectures whose networks together hold every fused op key (core/lowering.h) that any
+  // architecture of the space can produce, so a per-op table built from them has no gaps (the
+  // board profiling plan of `nas-lut plan`). The default enumerates the space (InputError when
+  // it is not enumerable); MbconvSpace builds a small cover from its structure.
+  virtual std::vector<ArchConfig> keyCoveringArchs() const;
+
   // The network of `arch` as a Graph at batch 1 (validates first).
   virtual Graph toGraph(const ArchConfig& arch) const = 0;
   ArchCost cost(const ArchConfig& arch) const;

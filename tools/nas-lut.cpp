@@ -33,9 +33,9 @@ static const char* kExamples = R"(Commands:
   validate    sample --samples networks with --seed (use one never used to profile), predict them,
               run each twice with the runtime and print accuracy figures (JSON with --json)
   plan        the on-board path, step 1: write a profiling plan (--out plan.txt) listing every
-              distinct fused op of the networks `profile` would pick (same --samples, --seed,
-              --resolution), for hwnas-probe to time on the board (--batch, --threads, --repeats,
-              --warmup go into its header)
+              distinct fused op any network of the space can hold (within --resolution), for
+              hwnas-probe to time on the board (--batch, --threads, --repeats, --warmup go into
+              its header)
   predict     latency (ms) and energy (mJ) of one network: --space S --arch A.json, or --model M.yaml;
               devices analytic:fpga and analytic:gpu need no table
   import      --format ofa-note10|proxyless|nb201-hwnasbench|nb201-help|nb201-nnmeter FILE.csv, or
@@ -105,7 +105,7 @@ int run(int argc, char** argv) {
       prefix, stat;
   int threads = 1, burst = 4, samples = 0, runs = 0, warmup = 3, group = 0, batch = 1, repeats = 40;
   uint64_t seed = 0;
-  bool noDrift = false, json = false, quiet = false, allowFallback = false, remeasure = false, noOps = false, perNetwork = false;
+  bool noDrift = false, json = false, quiet = false, allowFallback = false, remeasure = false, noComplete = false, noOps = false, perNetwork = false;
   std::vector<std::string> files;
   po::options_description desc("nas-lut: device latency lookup tables\n\nUsage: nas-lut <command> [options] [files]\n\nOptions");
   // clang-format off
@@ -136,6 +136,7 @@ int run(int argc, char** argv) {
     ("allow-fallback", po::bool_switch(&allowFallback), "predict/validate: estimate missing op keys (flagged in the output)")
     ("no-drift-correction", po::bool_switch(&noDrift), "profile/validate: do not scale groups by the speed probe")
     ("remeasure", po::bool_switch(&remeasure), "profile: replace keys already in the table")
+    ("no-complete", po::bool_switch(&noComplete), "profile: run only the sampled networks (default: also the few that hold op keys the samples missed, so the table has every key of the space)")
     ("no-ops", po::bool_switch(&noOps), "predict: leave out the per-op breakdown")
     ("per-network", po::bool_switch(&perNetwork), "validate: list every network in the JSON")
     ("json", po::bool_switch(&json), "machine-readable output")
@@ -205,6 +206,7 @@ int run(int argc, char** argv) {
     o.seed = vm["seed"].defaulted() ? 1 : seed;
     o.resolutions = resolutions;
     o.remeasure = remeasure;
+    o.complete = !noComplete;
     o.driftCorrection = !noDrift;
     o.quiet = quiet;
     const ProfileReport r = profileSpace(*space, store, o);
@@ -222,8 +224,6 @@ int run(int argc, char** argv) {
     require(batch >= 1 && repeats >= 1 && warmup >= 0, "plan: --batch and --repeats must be >= 1, --warmup >= 0");
     auto space = loadSearchSpace(spacePath);
     ProbePlanOptions o;
-    if (samples) o.coverage.samples = samples;
-    o.coverage.seed = vm["seed"].defaulted() ? 1 : seed;
     o.coverage.resolutions = resolutions;
     {
       Rng check(0);

@@ -48,7 +48,7 @@ std::string writeText(const TempDir& dir, const std::string& name, const std::st
 
 }  // namespace
 
-TEST(ProbePath, PlanListsTheDistinctKeysOfTheNetworksProfilePicks) {
+TEST(ProbePath, PlanListsEveryOpKeyOfTheSpaceOnce) {
   for (const char* name : {"fmnist_small.yaml", "nb201.yaml"}) {
     auto space = loadSearchSpace(kSrc + "/configs/spaces/" + name);
     const ProbePlanOptions o = smallPlan();
@@ -57,7 +57,7 @@ TEST(ProbePath, PlanListsTheDistinctKeysOfTheNetworksProfilePicks) {
     std::set<std::string> want;
     std::map<std::string, runtime::PlanOp> lowered;
     std::map<std::string, std::vector<int64_t>> inShape;
-    for (const auto& a : coveringArchs(*space, o.coverage, [](const std::string&) { return true; })) {
+    for (const auto& a : space->keyCoveringArchs()) {
       const runtime::Plan p = lowerStructure(space->toGraph(a));
       for (const auto& op : p.ops) {
         want.insert(op.key);
@@ -81,21 +81,23 @@ TEST(ProbePath, PlanListsTheDistinctKeysOfTheNetworksProfilePicks) {
       EXPECT_EQ(one.tensors[a.inputs[0]].shape, inShape.at(op.key)) << op.key;
     }
     EXPECT_EQ(got, want) << name;
-    // And profile with the same settings sees the same keys.
-    LatencyStore store(":memory:");
-    store.addDevice({"host", "cpu", ""});
-    ProfileOptions po;
-    po.device = "host";
-    po.samples = o.coverage.samples;
-    po.candidates = o.coverage.candidates;
-    po.runs = 3;
-    po.warmup = 0;
-    po.quiet = true;
-    if (std::string(name) == "fmnist_small.yaml") {
-      const ProfileReport rep = profileSpace(*space, store, po);
-      EXPECT_EQ(rep.keysSeen, int64_t(plan.ops.size()));
-    }
+    // Every key of the networks `nas-lut profile` picks is in the plan.
+    for (const auto& a : coveringArchs(*space, o.coverage, [](const std::string&) { return true; }))
+      for (const auto& k : opKeys(space->toGraph(a))) EXPECT_TRUE(got.count(k)) << name << ": missing " << k;
   }
+}
+
+TEST(ProbePath, PlanRestrictedToResolutionsHasOnlyTheirKeys) {
+  auto space = loadSearchSpace(kSrc + "/configs/spaces/ofa_mbv3.yaml");
+  ProbePlanOptions all = smallPlan(), one = smallPlan();
+  one.coverage.resolutions = {128};
+  const runtime::ProbePlan a = makeProbePlan(*space, all), b = makeProbePlan(*space, one);
+  std::set<std::string> keysA;
+  for (const auto& op : a.ops) keysA.insert(op.key);
+  for (const auto& op : b.ops) EXPECT_TRUE(keysA.count(op.key)) << op.key;
+  // 7 resolutions share only the head's linear layer and nothing else of the plan
+  EXPECT_GT(b.ops.size() * 5, a.ops.size() / 2);
+  EXPECT_LT(b.ops.size() * 5, a.ops.size());
 }
 
 TEST(ProbePath, ImportWritesTheProbesFiguresAndMetadata) {

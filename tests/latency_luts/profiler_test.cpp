@@ -88,6 +88,7 @@ TEST(Profiler, ProfileCoversItsKeysAndResumes) {
   o.warmup = 1;
   o.seed = 11;
   o.quiet = true;
+  o.complete = false;
   const ProfileReport r = profileSpace(*space, store, o);
   EXPECT_EQ(r.networks, 4);
   EXPECT_EQ(r.keysWritten, r.keysSeen);
@@ -168,4 +169,30 @@ TEST(Profiler, FastestRunOpTimesSumToTheFastestWholeRuns) {
   NetworkTimes whole;
   whole.totalMs = {1.0, 2.0};
   EXPECT_TRUE(fastestRunOpMs(whole, 3).empty());
+}
+
+TEST(Profiler, ProfileCompletesTheTableToEveryOpKeyOfTheSpace) {
+  // 2 sampled networks hold far fewer than fmnist_small's keys; the completion runs cover
+  // networks until the table has exactly the keys of the space's cover (what `nas-lut plan` lists).
+  auto space = loadSearchSpace(kSrc + "/configs/spaces/fmnist_small.yaml");
+  std::set<std::string> all;
+  for (const auto& a : space->keyCoveringArchs())
+    for (const auto& k : opKeys(space->toGraph(a))) all.insert(k);
+  LatencyStore store(":memory:");
+  store.addDevice({"host-cpu", "cpu", ""});
+  ProfileOptions o;
+  o.device = "host-cpu";
+  o.samples = 2;
+  o.candidates = 2;
+  o.groupSize = 8;
+  o.runs = 3;
+  o.burst = 3;
+  o.warmup = 0;
+  o.quiet = true;
+  const ProfileReport r = profileSpace(*space, store, o);
+  EXPECT_GT(r.networks, 2);
+  std::set<std::string> got;
+  for (const auto& [k, m] : store.table("host-cpu", KeyLevel::Op, "f32", 1, 1)) got.insert(k);
+  EXPECT_EQ(got, all);
+  EXPECT_EQ(r.keysSeen, int64_t(all.size()));
 }

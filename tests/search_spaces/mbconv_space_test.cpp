@@ -6,6 +6,8 @@
 #include <set>
 
 #include "core/error.h"
+#include "core/lower.h"
+#include "core/rng.h"
 #include "search_spaces/big_uint.h"
 #include "search_spaces/mbconv_space.h"
 #include "trainer/model_def.h"
@@ -312,4 +314,64 @@ TEST(MbconvSpace, BadYamlGivesConfigErrorsWithLocationAndKeyPath) {
   EXPECT_NE(std::string(e.what()).find("did you mean 'mbconv'"), std::string::npos) << e.what();
   // nothing in a file: IoError
   EXPECT_THROW(loadSearchSpace("/nonexistent/space.yaml"), IoError);
+}
+
+namespace {
+
+std::set<std::string> keysOf(const SearchSpace& space, const std::vector<ArchConfig>& archs) {
+  std::set<std::string> keys;
+  for (const ArchConfig& a : archs)
+    for (const std::string& k : opKeys(space.toGraph(a))) keys.insert(k);
+  return keys;
+}
+
+}  // namespace
+
+TEST(MbconvSpace, KeyCoveringArchsHoldEveryOpKeyOfAnEnumerableSpace) {
+  // Every decision kind that changes op keys (resolution is the same loop as width): width, per-stage outs (adjacent
+  // pairs), a shared and a per-block dim, skip, SE, a stride-1 stage whose first block can have
+  // a residual when the outs match.
+  const char* yaml = R"(kind: mbconv
+name: cover
+input: {channels: 1, classes: 10}
+macro:
+  resolution: [16]
+  width: [75, 100]
+  stem: {out: 8, kernel: 3, stride: 2, act: relu}
+  stages:
+    - {stride: 1, blocks: 2, depth: [1, 2], out: [8, 16], type: [mbconv, skip]}
+    - {stride: 2, blocks: 2, depth: [2], out: [16, 24], se: [false, true], share: [se, expand]}
+    - {stride: 1, blocks: 1, depth: [1], out: [24, 32], kernel: 3}
+  head: {out: 32}
+micro:
+  kernel: [3, 5]
+  expand: [2, 3]
+)";
+  auto space = parseSearchSpace(yaml, "cover.yaml");
+  ASSERT_EQ(space->cardinality(), "18432");
+  std::vector<ArchConfig> all;
+  space->enumerate([&](const ArchConfig& a) {
+    all.push_back(a);
+    return true;
+  });
+  const auto* mb = dynamic_cast<const MbconvSpace*>(space.get());
+  ASSERT_NE(mb, nullptr);
+  const std::vector<ArchConfig> cover = mb->keyCoveringArchs();
+  EXPECT_LT(cover.size() * 20, all.size());  // a cover, not an enumeration
+  const std::set<std::string> want = keysOf(*space, all), got = keysOf(*space, cover);
+  EXPECT_EQ(got, want);
+  EXPECT_GT(want.size(), 50u);
+}
+
+TEST(MbconvSpace, KeyCoveringArchsHoldTheKeysOfRandomNetworksOfTheBuiltInSpaces) {
+  for (const char* file : {"fmnist_small.yaml", "ofa_mbv3.yaml"}) {
+    auto space = loadMbconv(file);
+    const std::vector<ArchConfig> cover = space->keyCoveringArchs();
+    EXPECT_LE(cover.size(), 200u) << file;
+    const std::set<std::string> got = keysOf(*space, cover);
+    Rng rng(11);
+    std::vector<ArchConfig> sampled;
+    for (int i = 0; i < 150; ++i) sampled.push_back(space->sample(rng));
+    for (const std::string& k : keysOf(*space, sampled)) EXPECT_TRUE(got.count(k)) << file << ": missing " << k;
+  }
 }
