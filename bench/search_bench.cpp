@@ -6,12 +6,14 @@
 //     exhaustive feasible optimum after 150 queries, and whether any reported arch violates it.
 //  3. NSGA-II on Raspberry Pi 4 + FPGA latency, 300 queries: for each device and each budget at
 //     the 10/25/50/75/90% latency quantiles, the best front member within the budget against
-//     the exhaustive optimum; random sampling of 300 archs as the reference.
+//     the exhaustive optimum; plain NSGA-II, surrogate-assisted NSGA-II and random sampling of
+//     300 archs side by side.
 //  4. Engine throughput with the 5-member XGBoost ensemble (guided strategy, large candidate
 //     pools): candidates per second per core, counting mutation, dedup, screening table
 //     lookups, prediction and the SQLite writes.
 // Usage: search_bench [--seeds N] [--nsga-seeds N] [--only cifar|pixel3|nsga|throughput] [--threads T] [--seed-base S]
 //                     [--guided '<search: lines>'] [--guided-pixel3 '<...>'] [--guided-only]
+//                     [--nsga '<search: lines>'] [--nsga-surrogate '<search: lines>' (empty: skip it)]
 //   --guided replaces the guided strategy's search lines (YAML under `search:`, two-space
 //   indented), e.g. --guided '  batch: 5\n  guided: {encoding: onehot+path}'.
 #include <tbb/global_control.h>
@@ -110,6 +112,10 @@ int kSeedBase = 0;
 // Chosen on seeds 1000-1049 (--seed-base 1000), not on the reported ones: 0.250 there, vs 0.285
 // for {population: 20, crossover_prob: 0.5}.
 std::string kNsgaExtra = "  nsga2: {population: 30, offspring: 5, crossover_prob: 0.9}\n";
+// Surrogate-assisted NSGA-II (search.nsga2.surrogate), the same NSGA-II settings; empty: not run.
+std::string kNsgaSurrogateExtra =
+    "  nsga2: {population: 30, offspring: 5, crossover_prob: 0.9, surrogate: {candidates: 500, selection: front_gain, "
+    "encoding: onehot, predictor: {kind: ensemble, members: 5, member: {kind: ridge, alpha: 1.0}}}}\n";
 
 void cifar(int seeds) {
   std::vector<int> qs = {50, 75, 100, 150, 300};
@@ -212,9 +218,8 @@ void pixel3(int seeds) {
 }
 
 void nsga(int seeds) {
-  auto p = problem(kAcc +
-                   "  minimize:\n    - {metric: latency, device: raspi4}\n    - {metric: latency, device: fpga}\n" + kLat +
-                   searchBlock("nsga2", 300, kNsgaExtra) + kReport);
+  const std::string objs = kAcc + "  minimize:\n    - {metric: latency, device: raspi4}\n    - {metric: latency, device: fpga}\n";
+  auto p = problem(objs + kLat + searchBlock("nsga2", 300, kNsgaExtra) + kReport);
   std::vector<std::string> devs = {"raspi4", "fpga"};
   std::vector<double> quant = {0.10, 0.25, 0.50, 0.75, 0.90};
   std::vector<double> valid(Nb201Space::kArchs);
@@ -238,17 +243,29 @@ void nsga(int seeds) {
       optimum[d].push_back(best);
     }
   }
-  // runs: NSGA-II fronts, and random sampling of 300 distinct archs
-  std::vector<std::vector<std::vector<double>>> regN(devs.size(), std::vector<std::vector<double>>(quant.size())), regR = regN;
+  // Runs: plain NSGA-II, surrogate-assisted NSGA-II and random sampling of 300 distinct archs;
+  // each variant's fronts against the same budgets.
+  struct Variant {
+    std::string label;
+    std::unique_ptr<SearchProblem> problem;
+    std::vector<std::vector<std::vector<double>>> reg;
+    double seconds = 0.0;
+  };
+  std::vector<Variant> vs;
+  vs.push_back({"nsga2", std::move(p), {}, 0.0});
+  if (!kNsgaSurrogateExtra.empty())
+    vs.push_back({"nsga2+surrogate", problem(objs + kLat + searchBlock("nsga2", 300, kNsgaSurrogateExtra) + kReport), {}, 0.0});
+  vs.push_back({"random", problem(objs + kLat + searchBlock("random", 300, "  batch: 50\n") + kReport), {}, 0.0});
+  for (auto& v : vs) v.reg.assign(devs.size(), std::vector<std::vector<double>>(quant.size()));
   auto t0 = std::chrono::steady_clock::now();
-  auto pr = problem(kAcc + "  minimize:\n    - {metric: latency, device: raspi4}\n    - {metric: latency, device: fpga}\n" +
-                    kLat + searchBlock("random", 300, "  batch: 50\n") + kReport);
   for (int s = 0; s < seeds; ++s) {
-    for (int which = 0; which < 2; ++which) {
-      SearchProblem& q = which == 0 ? *p : *pr;
+    for (auto& v : vs) {
+      SearchProblem& q = *v.problem;
+      auto t1 = std::chrono::steady_clock::now();
       q.setSeed(uint64_t(kSeedBase + s));
       SearchEngine e(q, nullptr);
       SearchOutcome o = e.run();
+      v.seconds += seconds(t1);
       auto front = paretoFront(o.rows, paretoAxes(q));
       for (size_t d = 0; d < devs.size(); ++d)
         for (size_t k = 0; k < quant.size(); ++k) {
@@ -257,26 +274,36 @@ void nsga(int seeds) {
             if (o.rows[i].metrics.at("latency_" + devs[d] + "_ms").get<double>() <= budget[d][k])
               best = std::max(best, o.rows[i].accuracy);
           double reg = std::isfinite(best) ? optimum[d][k] - best : optimum[d][k];  // nothing within budget: full regret
-          (which == 0 ? regN : regR)[d][k].push_back(reg);
+          v.reg[d][k].push_back(reg);
         }
     }
   }
-  std::printf("\n== NSGA-II (%s) on Raspberry Pi 4 + FPGA latency, 300 queries, %d seeds: valid_acc regret of the best\n"
-              "   front member within each budget against the exhaustive optimum (random: 300 random archs' front)\n",
-              kNsgaExtra.substr(9, kNsgaExtra.size() - 10).c_str(), seeds);
-  std::printf("%-8s %-6s %12s %12s %16s %16s\n", "device", "quant", "budget ms", "optimum", "nsga2 regret", "random regret");
-  double sumN = 0, sumR = 0;
+  auto flow = [](const std::string& extra) { return extra.substr(9, extra.size() - 10); };
+  std::printf("\n== NSGA-II on Raspberry Pi 4 + FPGA latency, 300 queries, %d seeds (from %d): valid_acc regret of the best\n"
+              "   front member within each budget against the exhaustive optimum (random: 300 random archs' front)\n"
+              "   nsga2: %s\n",
+              seeds, kSeedBase, flow(kNsgaExtra).c_str());
+  if (!kNsgaSurrogateExtra.empty()) std::printf("   nsga2+surrogate: %s\n", flow(kNsgaSurrogateExtra).c_str());
+  std::printf("%-8s %-6s %12s %12s", "device", "quant", "budget ms", "optimum");
+  for (const auto& v : vs) std::printf(" %20s", (v.label + " regret").c_str());
+  std::printf("\n");
+  std::vector<double> sum(vs.size(), 0.0);
   int cnt = 0;
   for (size_t d = 0; d < devs.size(); ++d)
     for (size_t k = 0; k < quant.size(); ++k) {
-      Stat a = stat(regN[d][k]), b = stat(regR[d][k]);
-      std::printf("%-8s %5.0f%% %12.4f %12.4f %9.3f +- %4.2f %9.3f +- %4.2f\n", devs[d].c_str(), quant[k] * 100, budget[d][k],
-                  optimum[d][k], a.mean, a.sd, b.mean, b.sd);
-      sumN += a.mean;
-      sumR += b.mean;
+      std::printf("%-8s %5.0f%% %12.4f %12.4f", devs[d].c_str(), quant[k] * 100, budget[d][k], optimum[d][k]);
+      for (size_t j = 0; j < vs.size(); ++j) {
+        Stat a = stat(vs[j].reg[d][k]);
+        std::printf(" %13.3f +- %4.2f", a.mean, a.sd);
+        sum[j] += a.mean;
+      }
+      std::printf("\n");
       ++cnt;
     }
-  std::printf("mean over devices and quantiles: nsga2 %.3f, random %.3f  (%.1f s)\n", sumN / cnt, sumR / cnt, seconds(t0));
+  std::printf("mean over devices and quantiles:");
+  for (size_t j = 0; j < vs.size(); ++j)
+    std::printf(" %s %.3f (%.1f s)%s", vs[j].label.c_str(), sum[j] / cnt, vs[j].seconds, j + 1 < vs.size() ? "," : "");
+  std::printf("  [total %.1f s]\n", seconds(t0));
   std::fflush(stdout);
 }
 
@@ -360,6 +387,10 @@ int main(int argc, char** argv) {
     else if (a == "--guided-pixel3" && i + 1 < argc) kGuidedPixelExtra = std::string(argv[++i]) + "\n";
     else if (a == "--guided-only") kGuidedOnly = true;
     else if (a == "--nsga" && i + 1 < argc) kNsgaExtra = std::string(argv[++i]) + "\n";
+    else if (a == "--nsga-surrogate" && i + 1 < argc) {
+      kNsgaSurrogateExtra = argv[++i];
+      if (!kNsgaSurrogateExtra.empty()) kNsgaSurrogateExtra += "\n";
+    }
     else {
       std::fprintf(stderr, "usage: search_bench [--seeds N] [--nsga-seeds N] [--only cifar|pixel3|nsga|throughput] [--threads T] [--seed-base S]\n");
       return 2;

@@ -1,5 +1,6 @@
 // Predictor-guided evolution (BANANAS-like, White et al. 2021): after `initial` random archs,
-// each ask fits an ensemble predictor on every queried arch, mutates the best `parents` into
+// each ask fits an ensemble predictor on every queried arch (fitSurrogate, shared with the
+// surrogate-assisted NSGA-II), mutates the best `parents` into
 // `candidates` unseen, screened candidates (plus `random_candidates` uniform ones), predicts
 // them in one batch and proposes those with the highest acquisition (independent Thompson
 // sampling, UCB or expected improvement).
@@ -24,17 +25,11 @@ double cpuNow() {
   return double(t.tv_sec) + 1e-9 * double(t.tv_nsec);
 }
 
-Json defaultPredictor() {
-  return {{"kind", "ensemble"},
-          {"members", 5},
-          {"bootstrap", true},
-          {"member", {{"kind", "xgboost"}, {"rounds", 200}, {"max_depth", 6}, {"eta", 0.1}, {"nthread", 1}}}};
-}
 
 class Guided : public Strategy {
  public:
   Guided(StrategyContext ctx, const GuidedOptions& o) : Strategy(std::move(ctx)), o_(o) {
-    if (o_.predictor.is_null()) o_.predictor = defaultPredictor();
+    if (o_.predictor.is_null()) o_.predictor = defaultSurrogatePredictor();
     encoder_ = makeEncoder(*ctx_.space, o_.encoding);
     (void)makePredictor(o_.predictor, "search.guided.predictor");  // validates the spec now
   }
@@ -57,27 +52,10 @@ class Guided : public Strategy {
       return out;
     }
     // Fit on everything queried so far.
-    std::vector<ArchConfig> xa;
-    std::vector<double> y;
-    for (const auto* e : known) {
-      xa.push_back(e->arch);
-      y.push_back(e->accuracy);
-    }
-    double floor = -INFINITY;
-    if (o_.target == "clip") {
-      std::vector<double> s = y;
-      std::nth_element(s.begin(), s.begin() + long(s.size() / 2), s.end());
-      floor = s[s.size() / 2];
-    }
-    auto transform = [&](double acc) {
-      if (o_.target == "log_error") return -std::log(std::max(100.5 - acc, 1e-6));
-      return std::max(acc, floor);
-    };
-    for (double& v : y) v = transform(v);
-    auto predictor = makePredictor(o_.predictor, "search.guided.predictor");
+    SurrogateTarget transform;
     Rng fitRng = rng.split(1);
     double t0 = cpuNow();
-    predictor->fit(encoder_->encodeBatch(xa), y, fitRng);
+    auto predictor = fitSurrogate(o_.predictor, "search.guided.predictor", *encoder_, known, o_.target, fitRng, &transform);
     fitSeconds_ += cpuNow() - t0;
     ++fits_;
     // Candidates: mutations of the best parents, then uniform samples; unseen, screened, distinct.
@@ -175,6 +153,41 @@ class Guided : public Strategy {
 };
 
 }  // namespace
+
+double SurrogateTarget::operator()(double acc) const {
+  if (kind == "log_error") return -std::log(std::max(100.5 - acc, 1e-6));
+  return std::max(acc, floor);
+}
+
+Json defaultSurrogatePredictor() {
+  return {{"kind", "ensemble"},
+          {"members", 5},
+          {"bootstrap", true},
+          {"member", {{"kind", "xgboost"}, {"rounds", 200}, {"max_depth", 6}, {"eta", 0.1}, {"nthread", 1}}}};
+}
+
+std::unique_ptr<AccuracyPredictor> fitSurrogate(const Json& spec, const std::string& where, const Encoder& encoder,
+                                                const std::vector<const Evaluation*>& known, const std::string& kind,
+                                                Rng& rng, SurrogateTarget* target) {
+  std::vector<ArchConfig> xa;
+  std::vector<double> y;
+  for (const auto* e : known) {
+    xa.push_back(e->arch);
+    y.push_back(e->accuracy);
+  }
+  SurrogateTarget t;
+  t.kind = kind;
+  if (kind == "clip" && !y.empty()) {
+    std::vector<double> s = y;
+    std::nth_element(s.begin(), s.begin() + long(s.size() / 2), s.end());
+    t.floor = s[s.size() / 2];
+  }
+  for (double& v : y) v = t(v);
+  auto predictor = makePredictor(spec, where);
+  predictor->fit(encoder.encodeBatch(xa), y, rng);
+  if (target) *target = t;
+  return predictor;
+}
 
 std::unique_ptr<Strategy> makeGuided(StrategyContext ctx, const GuidedOptions& o) {
   return std::make_unique<Guided>(std::move(ctx), o);

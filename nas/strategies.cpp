@@ -1,11 +1,15 @@
-// Random search, regularized (aging) evolution, NSGA-II and local search.
+// Random search, regularized (aging) evolution, NSGA-II (plain or surrogate-assisted) and local
+// search.
 #include <algorithm>
+#include <ctime>
 #include <deque>
 #include <limits>
 #include <set>
 
 #include "core/error.h"
 #include "nas/strategy.h"
+#include "predictors/encoding.h"
+#include "predictors/predictor.h"
 #include "search_spaces/nb201_space.h"
 
 namespace hwnas {
@@ -132,11 +136,32 @@ class Evolution : public Strategy {
 // Deb et al. 2002 with constraint domination: generations of `population` offspring made by
 // binary tournaments (rank, then crowding), uniform crossover and mutation; parents and
 // offspring are merged and the best `population` by (front, crowding distance) survive.
+// With a surrogate (Nsga2SurrogateOptions), each generation's children are the `offspring` best
+// of many bred candidates by predicted accuracy and free costs; survival is unchanged.
+double cpuSeconds() {
+  timespec t;
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
+  return double(t.tv_sec) + 1e-9 * double(t.tv_nsec);
+}
+
 class Nsga2 : public Strategy {
  public:
   Nsga2(StrategyContext ctx, const Nsga2Options& o) : Strategy(std::move(ctx)), o_(o) {
     if (o_.population < 4) throw InputError("nsga2: population must be >= 4");
     if (o_.offspring <= 0) o_.offspring = o_.population;
+    auto& g = o_.surrogate;
+    if (g.enabled) {
+      if (g.initial <= 0) g.initial = o_.population;
+      if (g.initial < 2) throw InputError("nsga2.surrogate: initial must be >= 2");
+      if (g.candidates < 1) throw InputError("nsga2.surrogate: candidates must be >= 1");
+      if (g.randomCandidates < 0) throw InputError("nsga2.surrogate: random_candidates must be >= 0");
+      if (g.selection != "front_gain" && g.selection != "rank_crowding")
+        throw InputError("nsga2.surrogate: selection must be front_gain or rank_crowding");
+      if (!ctx_.costs) throw InputError("nsga2.surrogate: needs the free costs of candidates (StrategyContext::costs)");
+      if (g.predictor.is_null()) g.predictor = defaultSurrogatePredictor();
+      encoder_ = makeEncoder(*ctx_.space, g.encoding);
+      (void)makePredictor(g.predictor, "search.nsga2.surrogate.predictor");  // validates the spec now
+    }
   }
   std::string name() const override { return "nsga2"; }
   std::vector<ArchConfig> ask(int n) override {
@@ -151,22 +176,33 @@ class Nsga2 : public Strategy {
   }
   void tell(const std::vector<Evaluation>& r) override {
     offspring_.insert(offspring_.end(), r.begin(), r.end());
+    if (o_.surrogate.enabled)
+      for (const auto& e : r)
+        if (e.queried) archive_.push_back(e);
     if (pending_.empty()) select();
   }
   int generation() const override { return generation_; }
   Json saveState() const override {
     Json pend = Json::array();
     for (const auto& a : pending_) pend.push_back(a.json());
-    return {{"strategy", name()},
-            {"asks", asks_},
-            {"generation", generation_},
-            {"population", evalsToJson(pop_)},
-            {"offspring", evalsToJson(offspring_)},
-            {"pending", pend},
-            {"seen", hashesToJson(seen_)}};
+    Json s = {{"strategy", name()},
+              {"asks", asks_},
+              {"generation", generation_},
+              {"population", evalsToJson(pop_)},
+              {"offspring", evalsToJson(offspring_)},
+              {"pending", pend},
+              {"seen", hashesToJson(seen_)}};
+    if (o_.surrogate.enabled) {
+      s["archive"] = evalsToJson(archive_);
+      s["candidates_scored"] = candidatesScored_;
+    }
+    return s;
   }
   void loadState(const Json& s) override {
     checkKind(s, name());
+    if (o_.surrogate.enabled != s.contains("archive"))
+      throw InputError(std::string("nsga2 state was saved ") + (o_.surrogate.enabled ? "without" : "with") +
+                       " a surrogate (was the config changed?)");
     asks_ = s.at("asks").get<int>();
     generation_ = s.at("generation").get<int>();
     pop_ = evalsFromJson(s.at("population"));
@@ -174,13 +210,26 @@ class Nsga2 : public Strategy {
     pending_.clear();
     for (const auto& a : s.at("pending")) pending_.push_back(ArchConfig(a));
     seen_ = hashesFromJson(s.at("seen"));
+    if (o_.surrogate.enabled) {
+      archive_ = evalsFromJson(s.at("archive"));
+      candidatesScored_ = s.at("candidates_scored").get<int64_t>();
+    }
     rank();
+  }
+  Json stats() const override {
+    if (!o_.surrogate.enabled) return Json::object();
+    return {{"fits", fits_}, {"fit_seconds", fitSeconds_}, {"predict_seconds", predictSeconds_},
+            {"candidates_scored", candidatesScored_}};
   }
 
  private:
   void makeGeneration(Rng& rng) {
+    if (o_.surrogate.enabled && !pop_.empty() && int(archive_.size()) >= 2) {
+      surrogateGeneration(rng);
+      return;
+    }
     auto seen = [&](const ArchConfig& a) { return seen_.count(a.hash()) > 0; };
-    const int n = pop_.empty() ? o_.population : o_.offspring;
+    const int n = pop_.empty() ? (o_.surrogate.enabled ? o_.surrogate.initial : o_.population) : o_.offspring;
     for (int i = 0; i < n; ++i) {
       ArchConfig a;
       if (pop_.empty()) {
@@ -195,6 +244,205 @@ class Nsga2 : public Strategy {
       seen_.insert(a.hash());
       pending_.push_back(a);
     }
+  }
+  // The child the plain generation would make from tournament parents (before the screen and
+  // the unseen check): crossover with crossoverProb, else a copy of the first parent.
+  ArchConfig breed(Rng& rng) const {
+    const ArchConfig& p1 = tournament(rng).arch;
+    if (rng.bernoulli(o_.crossoverProb)) return ctx_.space->crossover(p1, tournament(rng).arch, rng);
+    return p1;
+  }
+  void surrogateGeneration(Rng& rng) {
+    const auto& g = o_.surrogate;
+    auto seen = [&](const ArchConfig& a) { return seen_.count(a.hash()) > 0; };
+    // 1. Fit on every queried arch.
+    std::vector<const Evaluation*> known;
+    for (const auto& e : archive_) known.push_back(&e);
+    SurrogateTarget target;
+    Rng fitRng = rng.split(1);
+    double t0 = cpuSeconds();
+    auto predictor = fitSurrogate(g.predictor, "search.nsga2.surrogate.predictor", *encoder_, known, g.target, fitRng, &target);
+    fitSeconds_ += cpuSeconds() - t0;
+    ++fits_;
+    // 2. Candidates: bred children (mutated when the crossover/copy is seen or already a
+    // candidate), then uniform ones; unseen, screened, distinct; at most 3 draws per wanted one.
+    std::vector<ArchConfig> cands;
+    std::set<uint64_t> inPool;
+    auto taken = [&](const ArchConfig& a) { return seen_.count(a.hash()) > 0 || inPool.count(a.hash()) > 0; };
+    auto offer = [&](ArchConfig a) {
+      if (taken(a) || screen(a) > 0.0) return;
+      inPool.insert(a.hash());
+      cands.push_back(std::move(a));
+    };
+    for (int t = 0; t < 3 * g.candidates && int(cands.size()) < g.candidates; ++t) {
+      ArchConfig base = breed(rng);
+      if (taken(base)) base = ctx_.space->mutate(base, mutationProb(base, o_.mutationProb), rng);
+      offer(std::move(base));
+    }
+    const size_t bred = cands.size();
+    for (int t = 0; t < 3 * g.randomCandidates && int(cands.size() - bred) < g.randomCandidates; ++t)
+      offer(ctx_.space->sample(rng));
+    candidatesScored_ += int64_t(cands.size());
+    // 3. Score and pick.
+    std::vector<size_t> picks;
+    if (!cands.empty()) {
+      double p0 = cpuSeconds();
+      std::vector<Prediction> pred = predictor->predict(encoder_->encodeBatch(cands));
+      std::vector<double> score(cands.size());
+      std::vector<std::vector<double>> costs(cands.size());
+      for (size_t i = 0; i < cands.size(); ++i) {
+        score[i] = pred[i].mean + g.beta * pred[i].stddev;
+        costs[i] = ctx_.costs(cands[i]);
+      }
+      predictSeconds_ += cpuSeconds() - p0;
+      // The evaluated archs that count: feasible and queried, with target(accuracy) so they are
+      // on the predictor's scale.
+      std::vector<std::pair<double, std::vector<double>>> real;
+      for (const auto& e : archive_)
+        if (e.queried && e.feasible()) real.push_back({target(e.accuracy), e.costs});
+      picks = g.selection == "front_gain" ? pickFrontGain(score, costs, real) : pickRankCrowding(score, costs, real);
+    }
+    for (size_t i : picks) {
+      seen_.insert(cands[i].hash());
+      pending_.push_back(cands[i]);
+    }
+    // Too few candidates (a nearly exhausted neighbourhood): plain children fill up.
+    while (int(pending_.size()) < o_.offspring) {
+      ArchConfig base = breed(rng);
+      ArchConfig a = seen(base) ? mutateFresh(base, mutationProb(base, o_.mutationProb), rng, seen) : base;
+      if (ctx_.screen && screen(a) > 0.0) a = mutateFresh(base, mutationProb(base, o_.mutationProb), rng, seen);
+      if (seen(a)) a = sampleFresh(rng, seen);
+      if (seen(a)) break;  // space exhausted
+      seen_.insert(a.hash());
+      pending_.push_back(a);
+    }
+  }
+  // front_gain: gain(c) = max over cost axes k of score(c) - best score among the curve's
+  // points with cost_k <= cost_k(c) (the lowest score on the curve when none is that cheap). Greedy: the best gain is
+  // picked (ties: lower index) and joins the curve with its score.
+  std::vector<size_t> pickFrontGain(const std::vector<double>& score, const std::vector<std::vector<double>>& costs,
+                                    std::vector<std::pair<double, std::vector<double>>> curve) const {
+    std::vector<size_t> picks;
+    std::vector<bool> used(score.size(), false);
+    const size_t k = size_t(ctx_.numCosts);
+    // Below the cheapest point the curve is the lowest evaluated score (not -inf: being cheap
+    // alone is no gain).
+    double floor = INFINITY;
+    for (const auto& p : curve) floor = std::min(floor, p.first);
+    if (curve.empty()) floor = -INFINITY;
+    while (int(picks.size()) < o_.offspring && picks.size() < score.size()) {
+      size_t best = score.size();
+      double bestGain = -INFINITY;
+      for (size_t i = 0; i < score.size(); ++i) {
+        if (used[i]) continue;
+        double gain = -INFINITY;
+        for (size_t d = 0; d < k; ++d) {
+          double att = floor;
+          for (const auto& p : curve)
+            if (p.second[d] <= costs[i][d]) att = std::max(att, p.first);
+          gain = std::max(gain, score[i] - att);
+        }
+        if (k == 0) gain = score[i];
+        if (best == score.size() || gain > bestGain) {
+          best = i;
+          bestGain = gain;
+        }
+      }
+      used[best] = true;
+      picks.push_back(best);
+      curve.push_back({score[best], costs[best]});
+    }
+    return picks;
+  }
+  // rank_crowding: fronts of {-score, costs} over the candidates and the evaluated points;
+  // the first front with an unpicked candidate, its candidates by crowding distance on the whole
+  // front (ties: lower index). Greedy: a pick becomes an evaluated point and ranks are redone.
+  std::vector<size_t> pickRankCrowding(const std::vector<double>& score, const std::vector<std::vector<double>>& costs,
+                                       const std::vector<std::pair<double, std::vector<double>>>& real) const {
+    // Only the evaluated points' own front can dominate a candidate at rank 0; keep those.
+    std::vector<std::vector<double>> pts;  // objective vectors (minimized)
+    auto obj = [](double sc, const std::vector<double>& c) {
+      std::vector<double> o{-sc};
+      o.insert(o.end(), c.begin(), c.end());
+      return o;
+    };
+    for (const auto& p : real) pts.push_back(obj(p.first, p.second));
+    auto dominates = [](const std::vector<double>& a, const std::vector<double>& b) {
+      bool strict = false;
+      for (size_t i = 0; i < a.size(); ++i) {
+        if (a[i] > b[i]) return false;
+        if (a[i] < b[i]) strict = true;
+      }
+      return strict;
+    };
+    std::vector<std::vector<double>> front;
+    for (size_t i = 0; i < pts.size(); ++i) {
+      bool dom = false;
+      for (size_t j = 0; j < pts.size() && !dom; ++j) dom = j != i && dominates(pts[j], pts[i]);
+      if (!dom) front.push_back(pts[i]);
+    }
+    std::vector<std::vector<double>> cobj(score.size());
+    for (size_t i = 0; i < score.size(); ++i) cobj[i] = obj(score[i], costs[i]);
+    std::vector<bool> used(score.size(), false);
+    std::vector<size_t> picks;
+    while (int(picks.size()) < o_.offspring && picks.size() < score.size()) {
+      // pool: evaluated front (ids < 0 as -1) + unpicked candidates; ranks by peeling.
+      std::vector<int> ids;  // -1 - j for front[j], else candidate index
+      std::vector<const std::vector<double>*> pv;
+      for (size_t j = 0; j < front.size(); ++j) {
+        ids.push_back(-1 - int(j));
+        pv.push_back(&front[j]);
+      }
+      for (size_t i = 0; i < score.size(); ++i)
+        if (!used[i]) {
+          ids.push_back(int(i));
+          pv.push_back(&cobj[i]);
+        }
+      std::vector<bool> removed(pv.size(), false);
+      std::vector<size_t> layer;
+      while (true) {
+        layer.clear();
+        for (size_t a = 0; a < pv.size(); ++a) {
+          if (removed[a]) continue;
+          bool dom = false;
+          for (size_t b = 0; b < pv.size() && !dom; ++b) dom = b != a && !removed[b] && dominates(*pv[b], *pv[a]);
+          if (!dom) layer.push_back(a);
+        }
+        bool hasCand = false;
+        for (size_t a : layer) hasCand = hasCand || ids[a] >= 0;
+        if (hasCand) break;
+        for (size_t a : layer) removed[a] = true;
+      }
+      // crowding distance on the layer
+      const size_t m = layer.size(), dims = pv[layer[0]]->size();
+      std::vector<double> dist(m, 0.0);
+      for (size_t d = 0; d < dims; ++d) {
+        std::vector<size_t> order(m);
+        for (size_t i = 0; i < m; ++i) order[i] = i;
+        std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) { return (*pv[layer[a]])[d] < (*pv[layer[b]])[d]; });
+        double lo = (*pv[layer[order.front()]])[d], hi = (*pv[layer[order.back()]])[d];
+        dist[order.front()] = dist[order.back()] = INFINITY;
+        if (hi <= lo) continue;
+        for (size_t r = 1; r + 1 < m; ++r)
+          dist[order[r]] += ((*pv[layer[order[r + 1]]])[d] - (*pv[layer[order[r - 1]]])[d]) / (hi - lo);
+      }
+      size_t best = 0;
+      double bestD = -1.0;
+      bool have = false;
+      for (size_t i = 0; i < m; ++i) {
+        int id = ids[layer[i]];
+        if (id < 0) continue;
+        if (!have || dist[i] > bestD || (dist[i] == bestD && size_t(id) < best)) {
+          best = size_t(id);
+          bestD = dist[i];
+          have = true;
+        }
+      }
+      used[best] = true;
+      picks.push_back(best);
+      front.push_back(cobj[best]);
+    }
+    return picks;
   }
   const Evaluation& tournament(Rng& rng) const {
     size_t a = rng.uniformInt(pop_.size()), b = rng.uniformInt(pop_.size());
@@ -242,6 +490,12 @@ class Nsga2 : public Strategy {
   std::vector<int> rank_;
   std::vector<double> crowd_;
   int generation_ = 0;
+  // surrogate only
+  std::unique_ptr<Encoder> encoder_;
+  std::vector<Evaluation> archive_;  // every queried evaluation, in tell order
+  int64_t candidatesScored_ = 0;
+  int fits_ = 0;
+  double fitSeconds_ = 0.0, predictSeconds_ = 0.0;  // process CPU time (diagnostics, not state)
 };
 
 // ---------------------------------------------------------------- local search

@@ -49,11 +49,16 @@ std::vector<double> crowdingDistance(const std::vector<Evaluation>& pop, const s
 // costs), before any accuracy query; 0 = feasible. Strategies use it to redraw infeasible
 // proposals. An empty function means "no free constraints".
 using ScreenFn = std::function<double(const ArchConfig&)>;
+// Free costs: the extra minimized objectives (Evaluation::costs, config order) of an arch from
+// free metrics only, before any accuracy query. Surrogate-assisted NSGA-II ranks unevaluated
+// candidates with them.
+using CostsFn = std::function<std::vector<double>(const ArchConfig&)>;
 
 struct StrategyContext {
   const SearchSpace* space = nullptr;
   uint64_t seed = 0;
   ScreenFn screen;
+  CostsFn costs;     // may be empty (then strategies that need it say so)
   int numCosts = 0;  // length of Evaluation::costs
 };
 
@@ -150,11 +155,33 @@ struct EvolutionOptions {
   int sampleSize = 5;          // tournament size
   double mutationProb = 0.0;   // per decision; 0 = 1 / number of decisions
 };
+// Surrogate-assisted NSGA-II (NSGANetV2 / MSuNAS style): after `initial` random archs, each
+// generation fits the predictor on every queried arch, breeds `candidates` unseen, screened
+// children with the usual operators, scores them (mean + beta * stddev of the prediction) and
+// evaluates the `offspring` best by `selection`:
+//  - front_gain: the largest gain of the score over the evaluated archs' attainment curve
+//    (best accuracy at or below the candidate's cost) on any one cost axis; greedy, each pick
+//    joins the curve with its score so the next picks spread out;
+//  - rank_crowding: non-dominated rank of (score, costs) among the candidates and the
+//    evaluated front, then crowding distance on that front (greedy the same way).
+// Survival of the real population stays NSGA-II on the real accuracies.
+struct Nsga2SurrogateOptions {
+  bool enabled = false;
+  int initial = 0;                 // random archs before the first fit (0: the population)
+  int candidates = 500;            // bred (unseen, screened, distinct) and predicted per generation
+  int randomCandidates = 0;        // plus uniform random ones
+  std::string selection = "front_gain";  // front_gain | rank_crowding
+  double beta = 0.0;               // score = mean + beta * stddev
+  std::string encoding = "onehot";
+  std::string target = "raw";      // as GuidedOptions::target
+  Json predictor;                  // a makePredictor spec; default: defaultSurrogatePredictor()
+};
 struct Nsga2Options {
   int population = 50;  // survivors kept (the parent pool)
   int offspring = 0;    // children per generation (0: the population, as in Deb et al.)
   double crossoverProb = 0.5;
   double mutationProb = 0.0;
+  Nsga2SurrogateOptions surrogate;
 };
 struct LocalSearchOptions {
   double mutationProb = 0.0;   // for spaces without exact neighbourhoods
@@ -174,6 +201,26 @@ struct GuidedOptions {
   std::string target = "raw";
   Json predictor;              // a makePredictor spec; default: 5-member XGBoost ensemble
 };
+
+// --- accuracy surrogates shared by the guided strategy and surrogate-assisted NSGA-II ---
+class Encoder;
+class AccuracyPredictor;
+
+// What a surrogate is fitted on (GuidedOptions::target): raw accuracy, log_error =
+// -log(100.5 - acc), or clip = max(acc, floor) with floor the median of what was queried.
+struct SurrogateTarget {
+  std::string kind = "raw";
+  double floor = -INFINITY;
+  double operator()(double acc) const;
+};
+// The default predictor spec: a 5-member bootstrap ensemble of XGBoost (200 rounds, depth 6,
+// eta 0.1, nthread 1).
+Json defaultSurrogatePredictor();
+// Builds a predictor from `spec` (errors name `where`) and fits it on the encoded archs of
+// `known` (all queried) against target(accuracy); `target` gets the floor of `kind`.
+std::unique_ptr<AccuracyPredictor> fitSurrogate(const Json& spec, const std::string& where, const Encoder& encoder,
+                                                const std::vector<const Evaluation*>& known, const std::string& kind,
+                                                Rng& rng, SurrogateTarget* target);
 
 std::unique_ptr<Strategy> makeRandomSearch(StrategyContext ctx, const RandomSearchOptions& o = {});
 std::unique_ptr<Strategy> makeEvolution(StrategyContext ctx, const EvolutionOptions& o);
