@@ -273,6 +273,7 @@ static int run(int argc, char** argv) {
     ("label-smoothing", po::value<double>(), "label smoothing (recipe default: 0.1 default, 0 reference)")
     ("augment", po::value<std::string>(), "none | flip | crop-flip (random crop with 2-pixel padding + horizontal flip) (recipe default: flip default, none reference)")
     ("erase", po::value<double>(), "random-erasing probability (a rectangle of 2-40% of the image set to the mean) (recipe default: 0)")
+    ("ema", po::value<double>(), "decay of an exponential moving average of the weights that validation, the final figures and model.safetensors use, e.g. 0.999 (recipe default: 0, off)")
     ("val-size", po::value(&o.valSize)->default_value(-1),
        "validation images carved from the training set (-1: dataset default, 10,000 for Fashion-MNIST; 0: none)")
     ("train-limit", po::value(&o.trainLimit)->default_value(0), "train on only the first N training images (0: all)")
@@ -328,6 +329,7 @@ static int run(int argc, char** argv) {
     throw InputError("unknown --augment '" + augment + "' (known: none, flip, crop-flip)");
   }
   if (vm.count("erase")) o.erase = vm["erase"].as<double>();
+  if (vm.count("ema")) o.ema = vm["ema"].as<double>();
   o.noDecayBnBias = !reference;
   if (o.labelSmoothing < 0 || o.labelSmoothing >= 1) throw InputError("--label-smoothing must be in [0, 1)");
   tbb::global_control threadLimit(tbb::global_control::max_allowed_parallelism, threads);

@@ -115,8 +115,57 @@ std::string runSignature(const TrainOptions& o, int64_t totalSteps) {
     << ";sched=" << o.schedule << ";seed=" << o.seed << ";steps=" << totalSteps << ";val=" << o.valSize
     << ";limit=" << o.trainLimit << ";crop=" << o.padCrop << ";flip=" << o.hflip << ";ls=" << o.labelSmoothing << ";wd=" << o.weightDecay;
   if (o.erase > 0) s << ";erase=" << o.erase;  // absent when off, so older checkpoints still resume
+  if (o.ema > 0) s << ";ema=" << o.ema;
   return s.str();
 }
+
+// The weights' exponential moving average (TrainOptions::ema): shadow copies of the model's
+// parameters and buffers, updated element by element in a fixed order (deterministic).
+class WeightAverage {
+ public:
+  WeightAverage(nn::Module& model, double decay) : decay_(decay) {
+    for (auto& [n, t] : stateDict(model)) {
+      live_.push_back(t);
+      names_.push_back(n);
+      shadow_.push_back(t.clone());
+    }
+  }
+  // After step `step` (1-based).
+  void update(int64_t step) {
+    const float d = (float)std::min(decay_, (1.0 + double(step)) / (10.0 + double(step)));
+    for (size_t i = 0; i < live_.size(); ++i) {
+      float* s = shadow_[i].data();
+      const float* l = live_[i].data();
+      for (int64_t j = 0, n = live_[i].numel(); j < n; ++j) s[j] = d * s[j] + (1 - d) * l[j];
+    }
+  }
+  // Exchanges the live and the averaged values (twice: back to training).
+  void swap() {
+    for (size_t i = 0; i < live_.size(); ++i) {
+      float* s = shadow_[i].data();
+      float* l = live_[i].data();
+      for (int64_t j = 0, n = live_[i].numel(); j < n; ++j) std::swap(s[j], l[j]);
+    }
+  }
+  std::map<std::string, Tensor> state() const {
+    std::map<std::string, Tensor> m;
+    for (size_t i = 0; i < names_.size(); ++i) m[names_[i]] = shadow_[i];
+    return m;
+  }
+  void load(const std::map<std::string, Tensor>& state, const std::string& source) {
+    for (size_t i = 0; i < names_.size(); ++i) {
+      auto it = state.find(names_[i]);
+      if (it == state.end() || it->second.numel() != shadow_[i].numel())
+        throw IoError(source + ": no averaged tensor '" + names_[i] + "' of the right size; the checkpoint is not this run's");
+      std::memcpy(shadow_[i].data(), it->second.data(), sizeof(float) * size_t(shadow_[i].numel()));
+    }
+  }
+
+ private:
+  double decay_;
+  std::vector<std::string> names_;
+  std::vector<Tensor> live_, shadow_;
+};
 
 struct EpochStats {
   double lossSum = 0;
@@ -142,6 +191,7 @@ void checkTrainOptions(const TrainOptions& o) {
   require(o.labelSmoothing >= 0 && o.labelSmoothing < 1, "--label-smoothing must be in [0, 1)");
   require(o.padCrop >= 0 && o.padCrop <= 16, "crop padding must be in [0, 16]");
   require(o.erase >= 0 && o.erase <= 1, "--erase must be in [0, 1]");
+  require(o.ema >= 0 && o.ema < 1, "--ema must be in [0, 1) (0: off)");
   require(o.evalBatchSize > 0, "the evaluation batch size must be positive");
 }
 
@@ -178,6 +228,9 @@ TrainResult trainModel(nn::Module& model, const DataSplits& data, const TrainOpt
   else
     throw InputError("unknown optimizer '" + o.optimizer + "' (known: sgd, adamw)");
 
+  std::unique_ptr<WeightAverage> average;
+  if (o.ema > 0) average = std::make_unique<WeightAverage>(model, o.ema);
+
   TrainResult result;
   const std::string signature = runSignature(o, (int64_t)o.epochs * perEpoch);
   const std::string ckptPath = checkpointDir.empty() ? "" : checkpointDir + "/state.safetensors";
@@ -191,12 +244,14 @@ TrainResult trainModel(nn::Module& model, const DataSplits& data, const TrainOpt
     if (ck.metadata["signature"] != signature)
       throw InputError(ckptPath + ": the checkpoint was written by a run with other settings (" +
                        ck.metadata["signature"] + "); resume with the same flags");
-    std::map<std::string, Tensor> modelState, optState;
+    std::map<std::string, Tensor> modelState, optState, emaState;
     for (auto& [n, t] : ck.tensors) {
       if (n.rfind("model.", 0) == 0) modelState[n.substr(6)] = t;
       if (n.rfind("optim.", 0) == 0) optState[n.substr(6)] = t;
+      if (n.rfind("ema.", 0) == 0) emaState[n.substr(4)] = t;
     }
     loadStateDict(model, modelState, ckptPath);
+    if (average) average->load(emaState, ckptPath);
     opt->loadState(optState);
     step = ck.int64s.at("step").values.at(0);
     opt->setSteps(step);
@@ -213,6 +268,8 @@ TrainResult trainModel(nn::Module& model, const DataSplits& data, const TrainOpt
     SafetensorsData ck;
     for (auto& [n, t] : stateDict(model)) ck.tensors["model." + n] = t;
     for (auto& [n, t] : opt->state()) ck.tensors["optim." + n] = t;
+    if (average)
+      for (auto& [n, t] : average->state()) ck.tensors["ema." + n] = t;
     ck.int64s["step"] = Int64Array{{1}, {step}};
     ck.metadata["signature"] = signature;
     ck.metadata["seconds"] = std::to_string(seconds);
@@ -246,6 +303,7 @@ TrainResult trainModel(nn::Module& model, const DataSplits& data, const TrainOpt
     loss.backward();
     opt->step(lr);
     if (hooks.afterStep) hooks.afterStep();
+    if (average) average->update(step + 1);
     trainSeconds += std::chrono::duration<double>(Clock::now() - t0).count();
     trainImages += (int64_t)batch.y.size();
     ++step;
@@ -274,7 +332,9 @@ TrainResult trainModel(nn::Module& model, const DataSplits& data, const TrainOpt
     p.lr = lr;
     if (epochEnd) {
       EpochRecord r{(int)epoch + 1, p.loss, (double)es.correct / (double)es.seen, -1, lr};
+      if (average) average->swap();
       r.valAccuracy = evaluateAccuracy(model, data.val, data.mean, data.std, o.evalBatchSize);
+      if (average) average->swap();
       result.curve.push_back(r);
       p.epochEnd = true;
       p.valAccuracy = r.valAccuracy;
@@ -283,6 +343,7 @@ TrainResult trainModel(nn::Module& model, const DataSplits& data, const TrainOpt
       saveCheckpoint(priorSeconds + trainSeconds);
     if (onProgress) onProgress(p);
   }
+  if (average) average->swap();  // the model leaves with the averaged weights
   model.eval();
   result.steps = step;
   result.epochs = (int)((step + perEpoch - 1) / perEpoch);

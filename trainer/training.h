@@ -33,6 +33,10 @@ struct TrainOptions {
   int padCrop = 0;     // random crop with this much zero padding (0: off)
   bool hflip = false;  // random horizontal flip
   double erase = 0.0;  // random-erasing probability (LoaderOptions::erase; 0: off)
+  // > 0: keep an exponential moving average of the weights and BN statistics, shadow =
+  // d * shadow + (1 - d) * live after every step with d = min(ema, (1 + step) / (10 + step));
+  // validation during training, the final figures and the returned model use the average.
+  double ema = 0.0;
   int64_t valSize = -1;  // -1: the dataset's default (Fashion-MNIST/MNIST 10,000, CIFAR 5,000); 0: no validation split
   int64_t trainLimit = 0;  // > 0: train on only the first N images of the training split (quick runs, tests)
   int64_t evalLimit = 0;   // > 0: validate and test on only the first N images of each

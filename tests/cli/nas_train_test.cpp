@@ -157,6 +157,9 @@ TEST(NasTrainCli, BadInputIsOneLineExitTwoAndWritesNothing) {
   EXPECT_NE(r.output.find("--erase"), std::string::npos) << r.output;
   r = run("--model " + kRefnet + " --out " + out + " --erase half");
   EXPECT_EQ(r.code, 2);
+  r = run("--model " + kRefnet + " --out " + out + " --ema 1");
+  EXPECT_EQ(r.code, 2);
+  EXPECT_NE(r.output.find("--ema"), std::string::npos) << r.output;
   EXPECT_FALSE(fs::exists(out));
 
   // An existing, non-empty folder is not overwritten without --force.
