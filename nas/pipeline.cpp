@@ -13,6 +13,8 @@
 #include <iomanip>
 #include <set>
 #include <sstream>
+#include <mutex>
+#include <thread>
 
 #include "core/error.h"
 #include "core/fs_util.h"
@@ -27,7 +29,11 @@
 #include "nas/distributed.h"
 #include "nas/results_store.h"
 #include "nas/search_engine.h"
+#include "nas/hierarchical.h"
 #include "nas/search_report.h"
+#include "predictors/encoding.h"
+#include "predictors/metrics.h"
+#include "predictors/predictor.h"
 #include "search_spaces/mbconv_space.h"
 #include "trainer/autograd.h"
 #include "trainer/ops.h"
@@ -66,13 +72,47 @@ std::string resolvePath(const std::string& baseDir, const std::string& p) {
 // The YAML text of a section, for the resolved config (and so the config hash).
 Json yamlText(const YamlNode& n) { return YAML::Dump(n.raw()); }
 
-const std::vector<std::string> kStages = {"supernet", "latency", "search", "finalists", "export"};
+const std::vector<std::string> kStages = {"supernet", "latency", "predictor", "search", "finalists", "export"};
+
+// A YAML node as JSON (numbers as numbers, booleans as booleans), for the predictor spec.
+Json yamlJson(const YamlNode& n) {
+  const YAML::Node& y = n.raw();
+  std::function<Json(const YAML::Node&)> conv = [&](const YAML::Node& x) -> Json {
+    if (x.IsMap()) {
+      Json j = Json::object();
+      for (auto it = x.begin(); it != x.end(); ++it) j[it->first.as<std::string>()] = conv(it->second);
+      return j;
+    }
+    if (x.IsSequence()) {
+      Json j = Json::array();
+      for (const auto& v : x) j.push_back(conv(v));
+      return j;
+    }
+    if (!x.IsDefined() || x.IsNull()) return nullptr;
+    const std::string t = x.Scalar();
+    if (x.Tag() == "!") return t;
+    if (t == "true" || t == "false") return t == "true";
+    char* end = nullptr;
+    const long long i = std::strtoll(t.c_str(), &end, 10);
+    if (!t.empty() && *end == '\0') return int64_t(i);
+    const double d = std::strtod(t.c_str(), &end);
+    if (!t.empty() && *end == '\0') return d;
+    return t;
+  };
+  return conv(y);
+}
+
+int heldOutCount(const PredictorSettings& ps) { return int(std::lround(ps.holdout * ps.samples)); }
 
 // Training in the pipeline checkpoints every this many steps (and at epoch ends), so a stop
 // request waits at most this many steps and loses none.
 constexpr int kCheckpointSteps = 10;
 
 }  // namespace
+
+Json defaultPipelinePredictor() {
+  return {{"kind", "ensemble"}, {"members", 5}, {"bootstrap", true}, {"member", {{"kind", "ridge"}, {"alpha", 1.0}}}};
+}
 
 std::string PipelineConfig::configHash() const { return hashHex(fnv1a64(canonicalDump(resolved))); }
 
@@ -155,6 +195,42 @@ std::unique_ptr<PipelineConfig> loadPipelineConfig(const std::string& path, int6
     }
   }
 
+  // predictor
+  if (auto pn = root.find("predictor")) {
+    PredictorSettings& ps = cfg->predictor;
+    if (pn->isScalar()) {
+      ps.enabled = pn->asBool();  // predictor: true (the defaults) or false
+    } else {
+      pn->checkKeys({"enabled", "samples", "holdout", "spec", "encoding"});
+      ps.enabled = pn->getBool("enabled", true);
+      ps.samples = pn->getInt("samples", ps.samples);
+      ps.holdout = pn->getDouble("holdout", ps.holdout);
+      ps.encoding = pn->getString("encoding", ps.encoding);
+      if (auto sp = pn->find("spec")) ps.spec = parseJson(yamlJson(*sp).dump(), path);
+      if (!(ps.holdout > 0.0 && ps.holdout < 1.0)) (*pn)["holdout"].fail("must be in (0, 1): the held-out fraction");
+      const int held = heldOutCount(ps);
+      if (held < 2 || ps.samples - held < 2)
+        (*pn)["samples"].fail("samples x holdout and the rest must each be >= 2 (samples " + std::to_string(ps.samples) +
+                              ", held out " + std::to_string(held) + ")");
+      try {
+        (void)makeEncoder(p.space(), ps.encoding);
+      } catch (const InputError& e) {
+        (*pn)["encoding"].fail(e.what());
+      }
+      if (ps.spec.is_null()) ps.spec = defaultPipelinePredictor();
+      try {
+        (void)makePredictor(ps.spec, path + ": predictor.spec");
+      } catch (const ConfigError&) {
+        throw;
+      } catch (const InputError& e) {
+        (*pn)["spec"].fail(e.what());
+      }
+    }
+    if (ps.spec.is_null()) ps.spec = defaultPipelinePredictor();
+  }
+  if (p.predictorSource() && !cfg->predictor.enabled)
+    acc["source"].fail("source predictor needs the predictor stage: add predictor: {samples: 100, holdout: 0.2}");
+
   // finalists
   FinalistSettings& f = cfg->finalists;
   TrainOptions& t = f.train;
@@ -228,6 +304,9 @@ std::unique_ptr<PipelineConfig> loadPipelineConfig(const std::string& path, int6
   cfg->resolved["kind"] = "pipeline";
   for (const char* k : {"data", "supernet", "finalists", "export"})
     if (auto n = root.find(k)) cfg->resolved[k] = yamlText(*n);
+  if (cfg->predictor.enabled)
+    cfg->resolved["predictor"] = {{"samples", cfg->predictor.samples}, {"holdout", cfg->predictor.holdout},
+                                  {"spec", cfg->predictor.spec}, {"encoding", cfg->predictor.encoding}};
   return cfg;
 }
 
@@ -685,7 +764,7 @@ std::string ms(const Json& j, const char* key) {
 }
 
 std::string reportMd(Ctx& c, const SearchOutcome& o, const Json& budgets, const Json& fin, const Json& search,
-                     const Json& exported) {
+                     const Json& exported, const Json& predictor) {
   std::ostringstream r;
   const auto& p = c.problem;
   r << "# nas-search report\n\n";
@@ -746,14 +825,48 @@ std::string reportMd(Ctx& c, const SearchOutcome& o, const Json& budgets, const 
   for (const auto& f : fin["finalists"]) {
     const double pr = f.value("predicted_latency_ms", NAN), me = f.value("measured_latency_ms", NAN);
     r << "| " << f.value("rank", 0) << " | `" << f.value("hash", std::string()) << "` | "
-      << fmt(f["search"].value(p.accuracyName(), NAN), 2) << "% | " << pct(f, "val_accuracy") << " | " << fmt(pr, 3) << " | "
+      << fmt(f["search"].value("supernet_val_acc", NAN), 2) << "% | " << pct(f, "val_accuracy") << " | " << fmt(pr, 3) << " | "
       << fmt(me, 3) << " | " << fmt(pr / me, 3) << " |\n";
   }
-  r << "\n## Search\n\n" << o.queries << " supernet evaluations (" << p.settings().strategy << "), " << o.proposals
+  if (predictor.is_object() && predictor.contains("kendall_tau")) {
+    r << "\n## Predictor\n\n" << predictor.value("samples", int64_t(0))
+      << " random feasible subnets (seeded) evaluated with the supernet (search.db table `predictor_samples`); `"
+      << predictor["spec"].dump() << "` on the `" << predictor.value("encoding", std::string()) << "` encoding, fitted on "
+      << predictor.value("train", int64_t(0)) << " of them. On the seeded held-out " << predictor.value("held_out", int64_t(0))
+      << ": **Kendall tau " << fmt(predictor["kendall_tau"].get<double>(), 3) << "**, Spearman rho "
+      << fmt(predictor["spearman"].get<double>(), 3) << ", RMSE " << fmt(predictor["rmse"].get<double>(), 3)
+      << " points (samples' inherited accuracy " << fmt(predictor.value("accuracy_min", NAN), 2) << "-"
+      << fmt(predictor.value("accuracy_max", NAN), 2) << "%). The search's predictor is refitted on all samples (`"
+      << predictor.value("path", std::string()) << "`).\n";
+  }
+  const bool byPredictor = p.predictorSource();
+  r << "\n## Search\n\n" << o.queries << (byPredictor ? " predictor queries (" : " supernet evaluations (")
+    << p.settings().strategy << (p.settings().mode == "hierarchical" ? ", hierarchical" : "") << "), " << o.proposals
     << " proposals in " << o.steps << " steps; inherited accuracy on " << search.value("val_images", int64_t(0))
     << " validation images after BN calibration on " << search.value("calibration_images", int64_t(0))
     << " training images. Largest subnet " << fmt(search.value("largest_val_acc", NAN), 2) << "%, smallest "
     << fmt(search.value("smallest_val_acc", NAN), 2) << "%.\n\n";
+  if (search.contains("phases") && search["phases"].size() > 1) {
+    r << "Phases (macro: macro decisions searched with every micro decision at its `"
+      << p.settings().hierarchical.microSetting << "` choice; micro: the micro decisions inside a kept macro candidate):\n\n"
+      << "| phase | queries | budget | best | best accuracy | macro of |\n|---|---|---|---|---|---|\n";
+    for (const auto& ph : search["phases"])
+      r << "| " << ph.value("phase", std::string()) << " | " << ph.value("queries", int64_t(0)) << " | "
+        << ph.value("budget", int64_t(0)) << " | `" << ph.value("best", std::string("-")) << "` | "
+        << fmt(ph.value("best_accuracy", NAN), 2) << " | " << ph.value("macro", std::string("-")) << " |\n";
+    r << "\n";
+  }
+  if (search.contains("verified")) {
+    r << "The predictor's top " << search["verified"].size()
+      << " distinct feasible archs re-scored with the supernet (the finalists are the best of these by supernet accuracy)";
+    if (search.contains("verified_kendall_tau"))
+      r << "; Kendall tau predicted vs supernet among them " << fmt(search["verified_kendall_tau"].get<double>(), 3);
+    r << ":\n\n| hash | predicted | supernet |\n|---|---|---|\n";
+    for (const auto& v : search["verified"])
+      r << "| `" << v.value("hash", std::string()) << "` | " << fmt(v.value("predicted_val_acc", NAN), 2) << " | "
+        << fmt(v.value("supernet_val_acc", NAN), 2) << " |\n";
+    r << "\n";
+  }
   const auto axes = paretoAxes(p);
   if (!axes.empty()) {
     auto front = paretoFront(o.rows, axes);
@@ -804,7 +917,6 @@ std::string reportMd(Ctx& c, const SearchOutcome& o, const Json& budgets, const 
     total += s.seconds;
   }
   r << "\nTotal " << fmt(total, 1) << " s (stages only; a stage's time is that of the attempt that finished it).\n";
-  r << "\nNot done yet: hierarchical macro-then-micro search (the search is joint), predictor stage.\n";
   return r.str();
 }
 
@@ -816,7 +928,7 @@ namespace {
 std::vector<double> accuraciesHere(const SearchProblem& problem, const std::vector<ArchConfig>& archs) {
   std::vector<double> acc(archs.size(), 0.0);
   tbb::parallel_for(tbb::blocked_range<size_t>(0, archs.size(), 1), [&](const tbb::blocked_range<size_t>& r) {
-    for (size_t i = r.begin(); i != r.end(); ++i) acc[i] = problem.accuracy(archs[i]);
+    for (size_t i = r.begin(); i != r.end(); ++i) acc[i] = problem.supernetAccuracy(archs[i]);
   });
   return acc;
 }
@@ -867,7 +979,7 @@ void servePipelineWorker(PipelineConfig& cfg, Transport& transport, const Pipeli
 
 void removePipelineOutputs(const PipelineConfig& cfg, const std::string& out) {
   for (const char* f : {"search.db", "search.db-wal", "search.db-shm", "best_arch.json", "pareto.json", "pareto.csv",
-                        "pareto.svg", "report.md", "finalists", "baseline", "export"})
+                        "pareto.svg", "report.md", "predictor", "finalists", "baseline", "export"})
     fs::remove_all(fs::path(out) / f);
   if (cfg.supernetLoad.empty()) fs::remove_all(fs::path(out) / "supernet");
   if (cfg.problem->lutSource() && cfg.problem->lutSource()->path.empty())
@@ -988,7 +1100,10 @@ Json estimateStages(const PipelineConfig& cfg) {
                                                               : (cfg.recipe ? cfg.recipe->options.calibrationImages : 2000);
     int64_t val = valSplitImages(cfg.data);
     if (sns && sns->options.valImages > 0) val = std::min(val, sns->options.valImages);
-    sec["search"] = kLoad + double(p.settings().queries) * double(calib + val) * mid.forwardImageS;
+    const double perEval = double(calib + val) * mid.forwardImageS;
+    const int64_t evals = p.predictorSource() ? p.predictorVerify() : p.settings().queries;
+    sec["search"] = kLoad + double(evals) * perEval;
+    sec["predictor"] = cfg.predictor.enabled ? double(cfg.predictor.samples) * perEval : 0.0;
   }
   // finalists: the top k at the midpoint and the baseline at its own speed: training steps, a
   // validation pass per epoch, the test pass of two models, the interleaved timing
@@ -1058,8 +1173,22 @@ Json pipelinePlan(const PipelineConfig& cfg, const std::string& outDir) {
   else
     st.push_back("latency: profile this CPU as '" + lut->device + "' into " + (outDir.empty() ? "DIR" : outDir) +
                  "/lut.db unless it is there (" + std::to_string(cfg.problem->lutProfile().samples) + " networks at most)");
-  st.push_back("search: " + cfg.problem->settings().strategy + ", " + std::to_string(cfg.problem->settings().queries) +
-               " supernet evaluations");
+  if (cfg.predictor.enabled)
+    st.push_back("predictor: evaluate " + std::to_string(cfg.predictor.samples) +
+                 " random feasible subnets with the supernet, fit " + cfg.predictor.spec.value("kind", std::string("?")) +
+                 " on the " + cfg.predictor.encoding + " encoding (" + std::to_string(heldOutCount(cfg.predictor)) +
+                 " held out for Kendall tau)");
+  {
+    const SearchSettings& ss = cfg.problem->settings();
+    std::string t = "search: " + ss.strategy + ", " + std::to_string(ss.queries) +
+                    (cfg.problem->predictorSource() ? " predictor queries, then the top " +
+                                                          std::to_string(cfg.problem->predictorVerify()) + " re-scored by the supernet"
+                                                    : " supernet evaluations");
+    if (ss.mode == "hierarchical")
+      t += "; hierarchical: macro " + std::to_string(ss.hierarchical.macroQueries) + " (micro at " +
+           ss.hierarchical.microSetting + "), then micro inside the best " + std::to_string(ss.hierarchical.macroKeep);
+    st.push_back(t);
+  }
   st.push_back("finalists: train the top " + std::to_string(cfg.finalists.topK) + " from scratch for " +
                std::to_string(cfg.finalists.train.epochs) + " epochs" +
                (cfg.finalists.baselinePath.empty() ? "" : ", and the baseline " + cfg.finalists.baselinePath) +
@@ -1082,7 +1211,9 @@ Json pipelinePlan(const PipelineConfig& cfg, const std::string& outDir) {
   };
   Json work;
   if (cfg.recipe) work["supernet_steps"] = stepsOf(cfg.recipe->options.base);
-  work["supernet_evaluations"] = cfg.problem->settings().queries;
+  work["supernet_evaluations"] = (cfg.problem->predictorSource() ? int64_t(cfg.problem->predictorVerify())
+                                                                  : cfg.problem->settings().queries) +
+                                 (cfg.predictor.enabled ? cfg.predictor.samples : 0);
   work["trained_models"] = cfg.finalists.topK + (cfg.finalists.baselinePath.empty() ? 0 : 1);
   work["training_steps_per_model"] = stepsOf(cfg.finalists.train);
   plan["work"] = work;
@@ -1098,6 +1229,318 @@ Json pipelinePlan(const PipelineConfig& cfg, const std::string& outDir) {
   }
   return plan;
 }
+
+namespace {
+
+// Supernet accuracies of archs: over the MPI ranks when there is a pool, else here (TBB).
+std::vector<double> supernetAccuracies(Ctx& c, const std::vector<ArchConfig>& archs) {
+  if (c.opt.pool && c.opt.pool->size() > 1)
+    return c.opt.pool->accuracies(archs, [&](const std::vector<ArchConfig>& mine) { return accuraciesHere(c.problem, mine); });
+  return accuraciesHere(c.problem, archs);
+}
+
+// The predictor stage's subnets: `samples` distinct archs drawn from Rng(seed).split(0x70726564)
+// that meet every constraint (free metrics), at most 200 draws per sample; the held-out ones are
+// the first round(holdout x n) of a seeded shuffle (Rng(seed).split(0x686f6c64)).
+std::vector<PredictorSample> predictorSampleArchs(const SearchProblem& problem, const PredictorSettings& ps) {
+  Rng rng = Rng(problem.seed()).split(0x70726564);
+  std::vector<PredictorSample> out;
+  std::set<uint64_t> seen;
+  const int64_t maxDraws = int64_t(ps.samples) * 200;
+  for (int64_t d = 0; d < maxDraws && int(out.size()) < ps.samples; ++d) {
+    ArchConfig a = problem.space().sample(rng);
+    if (seen.count(a.hash()) || problem.freeMetrics(a).violation > 0.0) continue;
+    seen.insert(a.hash());
+    PredictorSample p;
+    p.seq = int64_t(out.size());
+    p.hash = a.hashHex();
+    p.arch = std::move(a);
+    out.push_back(std::move(p));
+  }
+  if (int(out.size()) < ps.samples)
+    throw InputError("predictor: only " + std::to_string(out.size()) + " distinct feasible subnets in " +
+                     std::to_string(maxDraws) + " draws; lower predictor.samples or raise the budget");
+  std::vector<size_t> order(out.size());
+  for (size_t i = 0; i < order.size(); ++i) order[i] = i;
+  Rng sh = Rng(problem.seed()).split(0x686f6c64);
+  for (size_t i = order.size(); i > 1; --i) std::swap(order[i - 1], order[size_t(sh.uniformInt(i))]);
+  const int held = heldOutCount(ps);
+  for (int k = 0; k < held; ++k) out[order[size_t(k)]].heldOut = true;
+  return out;
+}
+
+std::string predictorPath(const Ctx& c) { return c.out + "/predictor/predictor.json"; }
+
+// Fits a fresh predictor of the configured spec on (archs, y) with Rng(seed).split(0x666974).
+std::unique_ptr<AccuracyPredictor> fitPredictor(const Ctx& c, const Encoder& enc, const std::vector<ArchConfig>& archs,
+                                                const std::vector<double>& y) {
+  auto pred = makePredictor(c.cfg.predictor.spec, c.cfg.path + ": predictor.spec");
+  Rng rng = Rng(c.problem.seed()).split(0x666974);
+  pred->fit(enc.encodeBatch(archs), y, rng);
+  return pred;
+}
+
+Json predictorStage(Ctx& c, const std::string& snDir) {
+  const PredictorSettings& ps = c.cfg.predictor;
+  c.problem.bindSupernet(snDir);
+  if (c.opt.pool && c.opt.pool->size() > 1) c.opt.pool->bindSupernet(snDir);
+  std::vector<PredictorSample> samples = predictorSampleArchs(c.problem, ps);
+  // Samples stored by an earlier attempt are kept (they must be this run's draws, in order).
+  const std::vector<PredictorSample> stored = c.store.predictorSamples();
+  if (stored.size() > samples.size()) throw Error("search.db holds more predictor samples than the config draws");
+  for (size_t i = 0; i < stored.size(); ++i) {
+    if (stored[i].hash != samples[i].hash) throw Error("search.db's predictor sample " + std::to_string(i) + " is another arch");
+    samples[i].accuracy = stored[i].accuracy;
+  }
+  const auto t0 = std::chrono::steady_clock::now();
+  {
+    Progress bar("predictor samples", int64_t(samples.size()), c.opt.quiet);
+    bar.update(int64_t(stored.size()), "supernet evaluations");
+    const size_t chunk = 4;  // committed together: a kill loses at most one chunk
+    for (size_t i = stored.size(); i < samples.size(); i += chunk) {
+      c.checkStop();
+      const size_t e = std::min(samples.size(), i + chunk);
+      std::vector<ArchConfig> archs;
+      for (size_t k = i; k < e; ++k) archs.push_back(samples[k].arch);
+      const std::vector<double> acc = supernetAccuracies(c, archs);
+      std::vector<PredictorSample> done;
+      for (size_t k = i; k < e; ++k) {
+        samples[k].accuracy = acc[k - i];
+        done.push_back(samples[k]);
+      }
+      c.store.addPredictorSamples(done);
+      bar.update(int64_t(e), "supernet evaluations");
+      if (c.opt.stepDelayMs > 0) std::this_thread::sleep_for(std::chrono::milliseconds(c.opt.stepDelayMs));
+    }
+    bar.finish();
+  }
+  const double evalSeconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  auto enc = makeEncoder(c.problem.space(), ps.encoding);
+  std::vector<ArchConfig> trainA, testA, allA;
+  std::vector<double> trainY, testY, allY;
+  for (const auto& s : samples) {
+    (s.heldOut ? testA : trainA).push_back(s.arch);
+    (s.heldOut ? testY : trainY).push_back(s.accuracy);
+    allA.push_back(s.arch);
+    allY.push_back(s.accuracy);
+  }
+  auto heldFit = fitPredictor(c, *enc, trainA, trainY);
+  std::vector<double> testP;
+  for (const auto& p : heldFit->predict(enc->encodeBatch(testA))) testP.push_back(p.mean);
+  Json heldOut = Json::array();
+  for (size_t i = 0, k = 0; i < samples.size(); ++i)
+    if (samples[i].heldOut) {
+      heldOut.push_back({{"hash", samples[i].hash}, {"predicted", testP[k]}, {"supernet", samples[i].accuracy}});
+      ++k;
+    }
+  const double tau = kendallTau(testP, testY), rho = spearmanRho(testP, testY), err = rmse(testP, testY);
+  // The search's predictor: refitted on every sample.
+  auto full = fitPredictor(c, *enc, allA, allY);
+  fs::create_directories(c.out + "/predictor");
+  const std::string path = predictorPath(c), tmp = path + ".tmp";
+  full->save(tmp);
+  fs::rename(tmp, path);
+  double lo = INFINITY, hi = -INFINITY;
+  for (double y : allY) lo = std::min(lo, y), hi = std::max(hi, y);
+  logInfo("predictor: ", samples.size(), " samples, held-out (", testY.size(), ") Kendall tau ", fmt(tau, 3),
+          ", Spearman ", fmt(rho, 3), ", RMSE ", fmt(err, 3));
+  return {{"samples", int64_t(samples.size())},
+          {"train", int64_t(trainY.size())},
+          {"held_out", int64_t(testY.size())},
+          {"kendall_tau", tau},
+          {"spearman", rho},
+          {"rmse", err},
+          {"accuracy_min", lo},
+          {"accuracy_max", hi},
+          {"spec", ps.spec},
+          {"encoding", ps.encoding},
+          {"path", path},
+          {"eval_seconds", evalSeconds},
+          {"resumed_samples", int64_t(stored.size())},
+          {"held_out_predictions", heldOut}};
+}
+
+// Binds the `predictor` source: the saved predictor (save/load is bit-exact), batched and locked.
+void bindPredictorSource(Ctx& c) {
+  std::shared_ptr<AccuracyPredictor> pred = loadPredictor(predictorPath(c));
+  std::shared_ptr<Encoder> enc = makeEncoder(c.problem.space(), c.cfg.predictor.encoding);
+  auto mutex = std::make_shared<std::mutex>();
+  c.problem.bindPredictor([pred, enc, mutex](const std::vector<ArchConfig>& archs) {
+    const FeatureMatrix x = enc->encodeBatch(archs);
+    std::lock_guard<std::mutex> lock(*mutex);
+    std::vector<double> out;
+    for (const auto& p : pred->predict(x)) out.push_back(p.mean);
+    return out;
+  });
+}
+
+// A phase's strategy seed: the run's seed mixed with the phase name (joint search: the seed).
+uint64_t phaseSeed(uint64_t seed, const std::string& phase) {
+  return phase.empty() ? seed : Rng(seed).split(fnv1a64(phase)).next();
+}
+
+SearchOutcome outcomeOf(std::vector<QueryRow> rows) {
+  SearchOutcome o;
+  std::set<int64_t> steps;
+  for (const auto& r : rows) {
+    o.queries += r.counted;
+    steps.insert(r.step);
+  }
+  o.steps = int64_t(steps.size());
+  o.proposals = int64_t(rows.size());
+  o.rows = std::move(rows);
+  o.best = bestRow(o.rows);
+  return o;
+}
+
+// The search's rows (every phase but verify) and the pool the finalists come from (the verify
+// rows with the predictor source, else the same rows), read back from search.db.
+struct SearchRows {
+  SearchOutcome search, pool;
+};
+SearchRows storedSearchRows(Ctx& c) {
+  std::vector<QueryRow> all = c.store.queries(), search, verify;
+  for (auto& r : all) (r.phase == "verify" ? verify : search).push_back(std::move(r));
+  SearchRows s;
+  s.search = outcomeOf(std::move(search));
+  s.pool = c.problem.predictorSource() ? outcomeOf(std::move(verify)) : s.search;
+  return s;
+}
+
+// The top `n` distinct feasible queried rows by accuracy (earliest first on ties).
+std::vector<size_t> topRows(const std::vector<QueryRow>& rows, size_t n, const std::function<std::string(const QueryRow&)>& key) {
+  std::vector<size_t> idx;
+  for (size_t i = 0; i < rows.size(); ++i)
+    if (rows[i].queried && rows[i].violation <= 0.0) idx.push_back(i);
+  std::stable_sort(idx.begin(), idx.end(), [&](size_t a, size_t b) { return rows[a].accuracy > rows[b].accuracy; });
+  std::vector<size_t> top;
+  std::set<std::string> seen;
+  for (size_t i : idx)
+    if (top.size() < n && seen.insert(key(rows[i])).second) top.push_back(i);
+  return top;
+}
+
+Json searchStage(Ctx& c, const std::string& snDir) {
+  SearchProblem& problem = c.problem;
+  const SearchSettings& set = problem.settings();
+  problem.bindSupernet(snDir);
+  if (c.opt.pool && c.opt.pool->size() > 1) c.opt.pool->bindSupernet(snDir);
+  if (problem.predictorSource()) bindPredictorSource(c);
+  SearchEngine engine(problem, &c.store);
+  Json phases = Json::array();
+  auto runPhase = [&](const std::string& phase, int64_t budget, const SearchSpace* space, const std::string& label) {
+    SearchRunOptions so;
+    if (problem.predictorSource())
+      so.evaluate = [&](const std::vector<ArchConfig>& archs) { return problem.accuracies(archs); };
+    else if (c.opt.pool && c.opt.pool->size() > 1)
+      so.evaluate = [&](const std::vector<ArchConfig>& archs) { return supernetAccuracies(c, archs); };
+    so.resume = true;  // continues this phase's committed steps, if any
+    so.stepDelayMs = c.opt.stepDelayMs;
+    so.stop = c.opt.stop;
+    so.phase = phase;
+    so.queries = budget;
+    if (space) {
+      so.strategy = [&problem, space, phase] {
+        StrategyContext ctx = problem.strategyContext();
+        ctx.space = space;
+        ctx.seed = phaseSeed(problem.seed(), phase);
+        return problem.makeStrategy(ctx);
+      };
+    }
+    Progress bar(label, budget, c.opt.quiet);
+    so.onStep = [&](int64_t q, int64_t, double best) {
+      bar.update(q, std::isnan(best) ? std::string("no feasible arch yet") : "best " + fmt(best, 2) + "%");
+    };
+    SearchOutcome o = engine.run(so);
+    bar.finish();
+    if (o.interrupted) throw Interrupted();  // the committed steps stay; the stage is not done
+    Json j = {{"phase", phase.empty() ? "joint" : phase}, {"queries", o.queries}, {"budget", budget}, {"steps", o.steps}};
+    if (o.best) j["best"] = o.rows[*o.best].hash, j["best_accuracy"] = o.rows[*o.best].accuracy;
+    return std::make_pair(o, j);
+  };
+  if (set.mode == "hierarchical") {
+    const HierarchicalSettings& hs = set.hierarchical;
+    auto macroSpace = PhaseSpace::macro(problem.space(), parseMicroSetting(hs.microSetting));
+    auto [mo, mj] = runPhase("macro", hs.macroQueries, macroSpace.get(), "search macro");
+    const std::vector<size_t> kept =
+        topRows(mo.rows, size_t(hs.macroKeep), [&](const QueryRow& r) { return macroSpace->macroKey(r.arch); });
+    if (kept.empty()) throw Error("the macro phase found no feasible architecture within its budget; raise macro_queries");
+    Json keptJ = Json::array();
+    for (size_t i : kept) keptJ.push_back(mo.rows[i].hash);
+    mj["kept"] = keptJ;
+    phases.push_back(mj);
+    const int64_t left = set.queries - hs.macroQueries;
+    for (size_t k = 0; k < kept.size(); ++k) {
+      c.checkStop();
+      const int64_t budget = left / int64_t(kept.size()) + (int64_t(k) < left % int64_t(kept.size()) ? 1 : 0);
+      auto microSpace = PhaseSpace::micro(problem.space(), mo.rows[kept[k]].arch);
+      const std::string phase = "micro:" + std::to_string(k);
+      auto [uo, uj] = runPhase(phase, budget, microSpace.get(),
+                               "search micro " + std::to_string(k + 1) + "/" + std::to_string(kept.size()));
+      uj["macro"] = mo.rows[kept[k]].hash;
+      phases.push_back(uj);
+    }
+  } else {
+    phases.push_back(runPhase("", set.queries, nullptr, "search").second);
+  }
+  Json verified = Json::array();
+  if (problem.predictorSource()) {
+    // OFA-style: the predictor searched; the supernet re-scores its top archs before the finalists.
+    c.checkStop();
+    SearchRows rows = storedSearchRows(c);
+    if (rows.pool.rows.empty()) {
+      const std::vector<QueryRow>& sr = rows.search.rows;
+      const std::vector<size_t> top =
+          topRows(sr, size_t(problem.predictorVerify()), [](const QueryRow& r) { return r.hash; });
+      std::vector<ArchConfig> archs;
+      for (size_t i : top) archs.push_back(sr[i].arch);
+      logInfo("search: re-scoring the predictor's top ", archs.size(), " with the supernet");
+      const std::vector<double> acc = supernetAccuracies(c, archs);
+      const int64_t step = c.store.lastStep().step + 1, seq = c.store.nextSeq();
+      std::vector<QueryRow> out;
+      for (size_t k = 0; k < top.size(); ++k) {
+        QueryRow r = sr[top[k]];
+        r.seq = seq + int64_t(k);
+        r.step = step;
+        r.counted = true;
+        r.queried = true;
+        r.metrics["supernet_val_acc"] = acc[k];
+        r.accuracy = acc[k];
+        r.phase = "verify";
+        out.push_back(std::move(r));
+      }
+      c.store.commitStep(step, int64_t(out.size()), out, Json::object(), "verify");
+    }
+    for (const auto& r : storedSearchRows(c).pool.rows)
+      verified.push_back({{"hash", r.hash},
+                          {"predicted_val_acc", r.metrics.value("predicted_val_acc", NAN)},
+                          {"supernet_val_acc", r.accuracy}});
+  }
+  SearchRows rows = storedSearchRows(c);
+  const SearchOutcome& o = rows.search;
+  const SupernetAccuracy& sn = *problem.supernet();
+  Json j = {{"queries", o.queries},
+            {"proposals", o.proposals},
+            {"steps", o.steps},
+            {"mode", set.mode},
+            {"phases", phases},
+            {"val_images", sn.valImages()},
+            {"calibration_images", sn.calibrationImages()},
+            {"largest_val_acc", sn.accuracy(problem.space().largest())},
+            {"smallest_val_acc", sn.accuracy(problem.space().smallest())}};
+  if (problem.predictorSource()) {
+    j["verified"] = verified;
+    std::vector<double> p, t;
+    for (const auto& v : verified) p.push_back(v["predicted_val_acc"].get<double>()), t.push_back(v["supernet_val_acc"].get<double>());
+    if (p.size() >= 2) j["verified_kendall_tau"] = kendallTau(p, t);
+  }
+  if (rows.pool.best) j["best"] = rows.pool.rows[*rows.pool.best].hash;
+  writeSearchOutputs(c.out, problem, o);
+  c.store.setStatus("done");
+  return j;
+}
+
+}  // namespace
 
 PipelineResult runPipeline(PipelineConfig& cfg, const std::string& outDir, const PipelineOptions& opt) {
   fs::create_directories(outDir);
@@ -1132,58 +1575,31 @@ PipelineResult runPipeline(PipelineConfig& cfg, const std::string& outDir, const
   problem.bindLut(db);
   Json budgets = resolveBudgets(c);
 
-  // 3. search
+  // 3. predictor (optional): supernet samples -> the accuracy predictor
+  Json predictor;
+  if (cfg.predictor.enabled)
+    predictor = runStage(
+        c, "predictor", [&](const Json&) { return fileExists(predictorPath(c)); },
+        [&]() { return predictorStage(c, snDir); });
+
+  // 4. search (joint or hierarchical; with the predictor source, verified by the supernet)
   Json search = runStage(
       c, "search", [&](const Json&) { auto r = store.run(); return r && r->status == "done"; },
-      [&]() -> Json {
-        problem.bindSupernet(snDir);
-        SearchEngine engine(problem, &store);
-        SearchRunOptions so;
-        if (opt.pool && opt.pool->size() > 1) {
-          opt.pool->bindSupernet(snDir);
-          so.evaluate = [&](const std::vector<ArchConfig>& archs) {
-            return opt.pool->accuracies(archs, [&](const std::vector<ArchConfig>& mine) { return accuraciesHere(problem, mine); });
-          };
-        }
-        so.resume = store.lastStep().step >= 0;
-        so.stepDelayMs = opt.stepDelayMs;
-        so.stop = opt.stop;
-        Progress bar("search", problem.settings().queries, opt.quiet);
-        so.onStep = [&](int64_t q, int64_t, double best) {
-          bar.update(q, std::isnan(best) ? std::string("no feasible arch yet") : "best " + fmt(best, 2) + "%");
-        };
-        SearchOutcome o = engine.run(so);
-        bar.finish();
-        if (o.interrupted) throw Interrupted();  // the committed steps stay; the stage is not done
-        const SupernetAccuracy& sn = *problem.supernet();
-        Json j = {{"queries", o.queries},
-                  {"proposals", o.proposals},
-                  {"steps", o.steps},
-                  {"val_images", sn.valImages()},
-                  {"calibration_images", sn.calibrationImages()},
-                  {"largest_val_acc", sn.accuracy(problem.space().largest())},
-                  {"smallest_val_acc", sn.accuracy(problem.space().smallest())}};
-        if (o.best) j["best"] = o.rows[*o.best].hash;
-        writeSearchOutputs(outDir, problem, o);
-        store.setStatus("done");
-        return j;
-      });
+      [&]() { return searchStage(c, snDir); });
   // The stored rows (no evaluation: the budget is spent).
-  SearchEngine replay(problem, &store);
-  SearchRunOptions ro;
-  ro.resume = true;
-  SearchOutcome o = replay.run(ro);
+  const SearchRows stored = storedSearchRows(c);
+  const SearchOutcome& o = stored.search;
 
-  // 4. finalists
+  // 5. finalists
   Json fin = runStage(
       c, "finalists",
       [&](const Json& j) {
         if (!j.contains("winner")) return false;
         return fileExists(outDir + "/finalists/" + j["winner"].get<std::string>() + "/model.safetensors");
       },
-      [&]() { return finalistsStage(c, o); });
+      [&]() { return finalistsStage(c, stored.pool); });
 
-  // 5. export
+  // 6. export
   Json exported;
   if (cfg.exportSettings.enabled)
     exported = runStage(
@@ -1199,13 +1615,18 @@ PipelineResult runPipeline(PipelineConfig& cfg, const std::string& outDir, const
   best["search"] = fin["winner_metrics"]["search"];
   best["trained"] = fin["winner_metrics"];
   best["budgets"] = budgets;
+  if (predictor.is_object() && predictor.contains("kendall_tau"))
+    best["predictor"] = {{"samples", predictor["samples"]}, {"held_out", predictor["held_out"]},
+                         {"kendall_tau", predictor["kendall_tau"]}, {"spearman", predictor["spearman"]},
+                         {"rmse", predictor["rmse"]}};
+  best["search_mode"] = problem.settings().mode;
   const double maxLat = problem.constraints().empty() ? INFINITY : problem.constraints()[0].max;
   res.winnerMeetsBudget = fin["winner_metrics"].value("predicted_latency_ms", INFINITY) <= maxLat;
   best["meets_budget_lut"] = res.winnerMeetsBudget;
   writeJsonFile(outDir + "/best_arch.json", best);
   res.winner = best;
   res.reportPath = outDir + "/report.md";
-  writeFileAtomic(res.reportPath, reportMd(c, o, budgets, fin, search, exported));
+  writeFileAtomic(res.reportPath, reportMd(c, o, budgets, fin, search, exported, predictor));
   store.setStatus("done");
   return res;
 }

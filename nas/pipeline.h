@@ -51,12 +51,28 @@ struct ExportSettings {
   bool measureLatency = false;                 // the exporter's latency columns (this CPU)
 };
 
+// predictor: {samples, holdout, spec, encoding}: the predictor stage evaluates `samples` seeded
+// random feasible subnets with the supernet (search.db table predictor_samples, not queries),
+// fits `spec` (a makePredictor spec) on the `encoding` of the non-held-out part, reports Kendall
+// tau / Spearman rho / RMSE on the seeded held-out part, then refits on all samples into
+// DIR/predictor/predictor.json: the `predictor` accuracy source of the search.
+struct PredictorSettings {
+  bool enabled = false;
+  int samples = 100;
+  double holdout = 0.2;
+  Json spec;                     // default: defaultPipelinePredictor()
+  std::string encoding = "onehot";
+};
+// A 5-member bagged ensemble of ridge regressions (alpha 1) on the encoding.
+Json defaultPipelinePredictor();
+
 struct PipelineConfig {
   std::string path;
   std::unique_ptr<SearchProblem> problem;
   TrainOptions data;                // dataset, dataDir, valSize shared by every stage
   std::string supernetLoad;         // supernet: {load: DIR}
   std::unique_ptr<SupernetRecipe> recipe;  // supernet: {recipe: R.yaml, ...overrides}
+  PredictorSettings predictor;
   FinalistSettings finalists;
   ExportSettings exportSettings;
   Json resolved;                    // problem->resolved() plus the pipeline sections

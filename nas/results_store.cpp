@@ -54,7 +54,22 @@ CREATE TABLE IF NOT EXISTS stages (
   output_json TEXT NOT NULL,
   updated_at TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS predictor_samples (
+  seq INTEGER PRIMARY KEY,
+  arch_hash TEXT NOT NULL,
+  arch_json TEXT NOT NULL,
+  accuracy REAL NOT NULL,
+  held_out INTEGER NOT NULL
+);
 )SQL";
+
+// Adds a column to an existing table unless it is there (additive: the schema version stays).
+void addColumnIfMissing(Database& db, const std::string& table, const std::string& column, const std::string& decl) {
+  Statement s = db.prepare("SELECT count(*) FROM pragma_table_info('" + table + "') WHERE name = ?");
+  s.bind(1, column);
+  if (s.step() && s.getInt64(0) > 0) return;
+  db.exec("ALTER TABLE " + table + " ADD COLUMN " + column + " " + decl);
+}
 
 std::string nowUtc() {
   std::time_t t = std::time(nullptr);
@@ -77,6 +92,8 @@ ResultsStore::ResultsStore(const std::string& path) : db_(path) {
     t.commit();
   }
   db_.exec(kStageSchema);
+  addColumnIfMissing(db_, "queries", "phase", "TEXT NOT NULL DEFAULT ''");
+  addColumnIfMissing(db_, "steps", "phase", "TEXT NOT NULL DEFAULT ''");
 }
 
 std::optional<StageRow> ResultsStore::stage(const std::string& name) {
@@ -132,7 +149,7 @@ std::optional<RunInfo> ResultsStore::run() {
 
 void ResultsStore::startRun(const RunInfo& info) {
   Transaction t(db_);
-  db_.exec("DELETE FROM runs; DELETE FROM queries; DELETE FROM steps; DELETE FROM stages;");
+  db_.exec("DELETE FROM runs; DELETE FROM queries; DELETE FROM steps; DELETE FROM stages; DELETE FROM predictor_samples;");
   Statement s = db_.prepare(
       "INSERT INTO runs (id, config_hash, config_json, space_id, strategy, seed, budget, status, created_at) "
       "VALUES (1, ?, ?, ?, ?, ?, ?, 'running', ?)");
@@ -149,11 +166,12 @@ void ResultsStore::setStatus(const std::string& status) {
   t.commit();
 }
 
-void ResultsStore::commitStep(int64_t step, int64_t queries, const std::vector<QueryRow>& rows, const Json& state) {
+void ResultsStore::commitStep(int64_t step, int64_t queries, const std::vector<QueryRow>& rows, const Json& state,
+                              const std::string& phase) {
   Transaction t(db_);
   Statement ins = db_.prepare(
       "INSERT INTO queries (run_id, seq, step, generation, arch_hash, arch_json, counted, queried, accuracy, violation, "
-      "feasible, metrics_json) VALUES (1, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
+      "feasible, metrics_json, phase) VALUES (1, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
   for (const auto& r : rows) {
     ins.reset();
     ins.bind(1, r.seq).bind(2, r.step).bind(3, r.generation).bind(4, r.hash).bind(5, r.arch.canonical());
@@ -162,11 +180,11 @@ void ResultsStore::commitStep(int64_t step, int64_t queries, const std::vector<Q
       ins.bind(8, r.accuracy);
     else
       ins.bindNull(8);
-    ins.bind(9, r.violation).bind(10, int64_t(r.violation <= 0.0)).bind(11, r.metrics.dump());
+    ins.bind(9, r.violation).bind(10, int64_t(r.violation <= 0.0)).bind(11, r.metrics.dump()).bind(12, r.phase);
     ins.run();
   }
-  Statement st = db_.prepare("INSERT INTO steps (run_id, step, queries, state_json) VALUES (1, ?, ?, ?)");
-  st.bind(1, step).bind(2, queries).bind(3, state.dump());
+  Statement st = db_.prepare("INSERT INTO steps (run_id, step, queries, state_json, phase) VALUES (1, ?, ?, ?, ?)");
+  st.bind(1, step).bind(2, queries).bind(3, state.dump()).bind(4, phase);
   st.run();
   t.commit();
 }
@@ -181,11 +199,33 @@ StepInfo ResultsStore::lastStep() {
   return info;
 }
 
-std::vector<QueryRow> ResultsStore::queries() {
+StepInfo ResultsStore::lastStep(const std::string& phase) {
+  StepInfo info;
+  Statement s =
+      db_.prepare("SELECT step, queries, state_json FROM steps WHERE run_id = 1 AND phase = ? ORDER BY step DESC LIMIT 1");
+  s.bind(1, phase);
+  if (!s.step()) return info;
+  info.step = s.getInt64(0);
+  info.queries = s.getInt64(1);
+  info.state = parseJson(s.getText(2), db_.path());
+  return info;
+}
+
+int64_t ResultsStore::nextSeq() {
+  Statement s = db_.prepare("SELECT COALESCE(MAX(seq) + 1, 0) FROM queries WHERE run_id = 1");
+  s.step();
+  return s.getInt64(0);
+}
+
+std::vector<QueryRow> ResultsStore::queries() { return readQueries(nullptr); }
+std::vector<QueryRow> ResultsStore::queries(const std::string& phase) { return readQueries(&phase); }
+
+std::vector<QueryRow> ResultsStore::readQueries(const std::string* phase) {
   std::vector<QueryRow> out;
   Statement s = db_.prepare(
-      "SELECT seq, step, generation, arch_hash, arch_json, counted, queried, accuracy, violation, metrics_json "
-      "FROM queries WHERE run_id = 1 ORDER BY seq");
+      "SELECT seq, step, generation, arch_hash, arch_json, counted, queried, accuracy, violation, metrics_json, phase "
+      "FROM queries WHERE run_id = 1" + std::string(phase ? " AND phase = ?" : "") + " ORDER BY seq");
+  if (phase) s.bind(1, *phase);
   while (s.step()) {
     QueryRow r;
     r.seq = s.getInt64(0);
@@ -198,7 +238,35 @@ std::vector<QueryRow> ResultsStore::queries() {
     r.accuracy = s.isNull(7) ? 0.0 : s.getDouble(7);
     r.violation = s.getDouble(8);
     r.metrics = parseJson(s.getText(9), db_.path());
+    r.phase = s.getText(10);
     out.push_back(std::move(r));
+  }
+  return out;
+}
+
+void ResultsStore::addPredictorSamples(const std::vector<PredictorSample>& samples) {
+  Transaction t(db_);
+  Statement ins =
+      db_.prepare("INSERT INTO predictor_samples (seq, arch_hash, arch_json, accuracy, held_out) VALUES (?, ?, ?, ?, ?)");
+  for (const auto& p : samples) {
+    ins.reset();
+    ins.bind(1, p.seq).bind(2, p.hash).bind(3, p.arch.canonical()).bind(4, p.accuracy).bind(5, int64_t(p.heldOut));
+    ins.run();
+  }
+  t.commit();
+}
+
+std::vector<PredictorSample> ResultsStore::predictorSamples() {
+  std::vector<PredictorSample> out;
+  Statement s = db_.prepare("SELECT seq, arch_hash, arch_json, accuracy, held_out FROM predictor_samples ORDER BY seq");
+  while (s.step()) {
+    PredictorSample p;
+    p.seq = s.getInt64(0);
+    p.hash = s.getText(1);
+    p.arch = ArchConfig::parse(s.getText(2), db_.path());
+    p.accuracy = s.getDouble(3);
+    p.heldOut = s.getInt64(4) != 0;
+    out.push_back(std::move(p));
   }
   return out;
 }

@@ -27,6 +27,19 @@ struct QueryRow {
   double accuracy = 0.0;  // meaningful only when queried
   double violation = 0.0; // 0 = meets every constraint
   Json metrics;           // {"valid_acc": ..., "latency_pixel3_ms": ..., ...}
+  // The search phase that proposed it: "" (a joint search, table mode), "macro", "micro:<k>"
+  // (hierarchical search), "verify" (the predictor search's finalists re-scored by the supernet).
+  std::string phase;
+};
+
+// One subnet of the pipeline's predictor stage: evaluated with the supernet to fit the accuracy
+// predictor, never a search query (table `predictor_samples`).
+struct PredictorSample {
+  int64_t seq = 0;
+  ArchConfig arch;
+  std::string hash;
+  double accuracy = 0.0;  // the supernet's inherited validation accuracy (%)
+  bool heldOut = false;   // in the seeded held-out part (ranking metrics), not in the first fit
 };
 
 struct RunInfo {
@@ -63,9 +76,18 @@ class ResultsStore {
   void startRun(const RunInfo& info);
   void setStatus(const std::string& status);
   // Appends the step's rows and its state in one transaction.
-  void commitStep(int64_t step, int64_t queries, const std::vector<QueryRow>& rows, const Json& state);
+  // The rows carry their phase; the step is recorded under `phase` (QueryRow::phase).
+  void commitStep(int64_t step, int64_t queries, const std::vector<QueryRow>& rows, const Json& state,
+                  const std::string& phase = "");
+  // The last committed step of any phase, or of `phase` only (its `queries` count that phase's).
   StepInfo lastStep();
-  std::vector<QueryRow> queries();
+  StepInfo lastStep(const std::string& phase);
+  int64_t nextSeq();                                        // 1 + the largest seq stored (0 when none)
+  std::vector<QueryRow> queries();                          // every phase, in seq order
+  std::vector<QueryRow> queries(const std::string& phase);  // one phase, in seq order
+  // Predictor stage samples (nas/pipeline.h), appended in order, each batch in one transaction.
+  void addPredictorSamples(const std::vector<PredictorSample>& samples);
+  std::vector<PredictorSample> predictorSamples();
   // Pipeline stages (table `stages`, created on open when missing: an additive table, so the
   // schema version stays 1 and table-mode files are unchanged).
   std::optional<StageRow> stage(const std::string& name);
@@ -74,6 +96,7 @@ class ResultsStore {
   Database& db() { return db_; }
 
  private:
+  std::vector<QueryRow> readQueries(const std::string* phase);  // null: every phase
   Database db_;
 };
 

@@ -28,31 +28,38 @@ SearchEngine::SearchEngine(const SearchProblem& problem, ResultsStore* store) : 
 
 SearchOutcome SearchEngine::run(const SearchRunOptions& options) {
   const auto& set = problem_.settings();
-  std::unique_ptr<Strategy> strategy = problem_.makeStrategy();
+  std::unique_ptr<Strategy> strategy = options.strategy ? options.strategy() : problem_.makeStrategy();
+  const int64_t budget = options.queries > 0 ? options.queries : set.queries;
   SearchOutcome out;
   std::map<uint64_t, double> cache;  // arch hash -> accuracy of every queried arch
-  int64_t step = 0;
+  int64_t step = 0, phaseSteps = 0;
+  if (store_) step = store_->lastStep().step + 1;  // a new phase follows every stored step
   if (options.resume && store_) {
-    StepInfo last = store_->lastStep();
+    StepInfo last = store_->lastStep(options.phase);
     if (last.step >= 0) {
       strategy->loadState(last.state);
-      out.rows = store_->queries();
+      out.rows = store_->queries(options.phase);
       out.queries = last.queries;
       step = last.step + 1;
       out.resumed = true;
-      for (const auto& r : out.rows)
+      std::set<int64_t> steps;
+      for (const auto& r : out.rows) {
         if (r.queried) cache[r.arch.hash()] = r.accuracy;
+        steps.insert(r.step);
+      }
+      phaseSteps = int64_t(steps.size());
     }
   }
+  int64_t seq = store_ ? store_->nextSeq() : int64_t(out.rows.size());  // phases share one sequence
   const std::string accName = problem_.accuracyName();
   const auto& cons = problem_.constraints();
   const auto& mins = problem_.minimize();
-  while (out.queries < set.queries && step < set.maxSteps) {
+  while (out.queries < budget && phaseSteps < set.maxSteps) {
     if (options.stop && options.stop->load()) {
       out.interrupted = true;
       break;
     }
-    int n = int(std::min<int64_t>(set.batch, set.queries - out.queries));
+    int n = int(std::min<int64_t>(set.batch, budget - out.queries));
     std::vector<ArchConfig> cands = strategy->ask(n);
     if (cands.empty()) break;  // the space is exhausted
     const int generation = strategy->generation();
@@ -100,7 +107,7 @@ SearchOutcome SearchEngine::run(const SearchRunOptions& options) {
       e.costs = fm[i].costs;
       e.violation = fm[i].violation;
       QueryRow& q = rows[i];
-      q.seq = int64_t(out.rows.size() + i);
+      q.seq = seq + int64_t(i);
       q.step = step;
       q.generation = generation;
       q.arch = cands[i];
@@ -114,19 +121,22 @@ SearchOutcome SearchEngine::run(const SearchRunOptions& options) {
       for (size_t c = 0; c < cons.size(); ++c) mj[cons[c].metric.label()] = fm[i].constraintValues[c];
       for (size_t c = 0; c < mins.size(); ++c) mj[mins[c].label()] = fm[i].costs[c];
       q.metrics = std::move(mj);
+      q.phase = options.phase;
     }
     out.queries += int64_t(fresh.size());
     strategy->tell(evals);
-    if (store_) store_->commitStep(step, out.queries, rows, strategy->saveState());
+    if (store_) store_->commitStep(step, out.queries, rows, strategy->saveState(), options.phase);
     for (auto& r : rows) out.rows.push_back(std::move(r));
+    seq += int64_t(m);
     ++step;
+    ++phaseSteps;
     if (options.onStep) {
       auto b = bestRow(out.rows);
-      options.onStep(out.queries, set.queries, b ? out.rows[*b].accuracy : NAN);
+      options.onStep(out.queries, budget, b ? out.rows[*b].accuracy : NAN);
     }
     if (options.stepDelayMs > 0) std::this_thread::sleep_for(std::chrono::milliseconds(options.stepDelayMs));
   }
-  out.steps = step;
+  out.steps = phaseSteps;
   out.proposals = int64_t(out.rows.size());
   out.best = bestRow(out.rows);
   out.strategyStats = strategy->stats();

@@ -27,12 +27,19 @@ struct SearchRunOptions {
   // MPI ranks (nas/distributed.h); it must return problem.accuracy(arch) for each, in order.
   std::function<std::vector<double>(const std::vector<ArchConfig>&)> evaluate;
   std::function<void(int64_t queries, int64_t budget, double best)> onStep;
+  // Phases (hierarchical search, nas/hierarchical.h): the rows and steps are stored under
+  // `phase`; resume continues this phase's last step; a new phase's steps follow the store's
+  // last step. `queries` > 0 replaces the config's budget, `strategy` the config's strategy
+  // (e.g. one over a phase's sub-space). Defaults: "", the config's budget and strategy.
+  std::string phase;
+  int64_t queries = 0;
+  std::function<std::unique_ptr<Strategy>()> strategy;
 };
 
 struct SearchOutcome {
   std::vector<QueryRow> rows;  // every proposal, in order
   int64_t queries = 0;         // counted accuracy queries
-  int64_t steps = 0;
+  int64_t steps = 0;           // steps of this run's phase
   int64_t proposals = 0;
   std::optional<size_t> best;  // index into rows: the best feasible queried arch (earliest on ties)
   bool resumed = false;

@@ -10,6 +10,7 @@
 #include "core/error.h"
 #include "core/fs_util.h"
 #include "search_spaces/arch_config.h"
+#include "nas/hierarchical.h"
 #include "predictors/encoding.h"
 #include "search_spaces/nb201_space.h"
 
@@ -179,8 +180,19 @@ std::shared_ptr<TableColumn> SearchProblem::parseAccuracySource(const YamlNode& 
                                                                 std::string& name) {
   if (!n.isMap()) n.fail("expected a map {source: table, path: ..., column: ..., key: index}");
   std::string source = n.has("source") ? n["source"].asString() : "table";
-  if (source == "supernet") {
-    n.checkKeys({"source", "path", "calibration_images", "val_images", "data_dir"});
+  if (source == "predictor" && !pipeline_)
+    n["source"].fail("source 'predictor' needs the pipeline (kind: pipeline): its predictor stage fits it on supernet samples");
+  if (source == "supernet" || source == "predictor") {
+    const bool pred = source == "predictor";
+    if (pred)
+      n.checkKeys({"source", "calibration_images", "val_images", "data_dir", "verify"});
+    else
+      n.checkKeys({"source", "path", "calibration_images", "val_images", "data_dir"});
+    if (pred) {
+      predictorSource_ = true;
+      predictorVerify_ = n.getInt("verify", predictorVerify_);
+      if (predictorVerify_ < 1) n["verify"].fail("must be >= 1 (the top archs re-scored with the supernet)");
+    }
     auto spec = std::make_unique<SupernetSourceSpec>();
     if (n.has("path")) spec->path = resolvePath(baseDir, n.getString("path"));
     else if (!pipeline_) n.fail("source supernet needs path: a supernet folder (nas-train --supernet R.yaml --out DIR)");
@@ -199,12 +211,11 @@ std::shared_ptr<TableColumn> SearchProblem::parseAccuracySource(const YamlNode& 
                        ", not on this config's space " + space_->spaceId());
     }
     supernetSpec_ = std::move(spec);
-    name = "supernet_val_acc";
+    name = pred ? "predicted_val_acc" : "supernet_val_acc";
     return nullptr;
   }
-  if (source == "predictor" || source == "train")
-    n["source"].fail("source '" + source + "' is not available yet; use 'table' or 'supernet'");
-  if (source != "table") n["source"].fail("unknown source '" + source + "'; known: table, supernet");
+  if (source == "train") n["source"].fail("source 'train' is not available yet; use 'table', 'supernet' or 'predictor'");
+  if (source != "table") n["source"].fail("unknown source '" + source + "'; known: table, supernet, predictor");
   n.checkKeys({"source", "path", "column", "key"});
   std::string path = resolvePath(baseDir, n.getString("path"));
   if (!fileExists(path)) n["path"].fail("table '" + path + "' does not exist");
@@ -436,8 +447,8 @@ void SearchProblem::checkMetric(const MetricSpec& m, const YamlNode& n) const {
 void SearchProblem::parseRoot(const YamlNode& root, const std::string& baseDir) {
   if (!root.isMap()) root.fail("a nas-search config must be a map with space, objective and search");
   if (pipeline_)
-    root.checkKeys({"kind", "space", "seed", "data", "supernet", "objective", "search", "latency", "constraints", "finalists",
-                    "export", "report"});
+    root.checkKeys({"kind", "space", "seed", "data", "supernet", "predictor", "objective", "search", "latency", "constraints",
+                    "finalists", "export", "report"});
   else if (root.has("kind"))
     root["kind"].fail("kind: " + root["kind"].asString() + " is the pipeline config; only 'kind: pipeline' is known");
   else
@@ -465,7 +476,7 @@ void SearchProblem::parseRoot(const YamlNode& root, const std::string& baseDir) 
   // search
   YamlNode s = root["search"];
   if (!s.isMap()) s.fail("expected a map {strategy: ..., queries: ...}");
-  s.checkKeys({"strategy", "queries", "batch", "max_steps", "evolution", "nsga2", "local", "guided"});
+  s.checkKeys({"strategy", "queries", "batch", "max_steps", "evolution", "nsga2", "local", "guided", "mode", "hierarchical"});
   YamlNode sn = s["strategy"];
   std::string st = sn.asString();
   if (std::find(kStrategies.begin(), kStrategies.end(), st) == kStrategies.end())
@@ -549,8 +560,41 @@ void SearchProblem::parseRoot(const YamlNode& root, const std::string& baseDir) 
   }
   if (st == "nsga2" && minimize_.empty())
     sn.fail("nsga2 is multi-objective: list the metrics to minimize under objective.minimize");
+  if (s.has("mode")) settings_.mode = s["mode"].asEnum({"joint", "hierarchical"});
+  if (auto h = s.find("hierarchical")) {
+    if (settings_.mode != "hierarchical") h->fail("applies only with search.mode: hierarchical");
+    h->checkKeys({"macro_queries", "macro_keep", "micro"});
+    auto& hs = settings_.hierarchical;
+    hs.macroQueries = h->getInt64("macro_queries", 0);
+    hs.macroKeep = h->getInt("macro_keep", hs.macroKeep);
+    if (h->has("micro")) hs.microSetting = (*h)["micro"].asEnum({"middle", "largest", "smallest"});
+    if (hs.macroQueries < 0) (*h)["macro_queries"].fail("must be >= 1 (or 0: half the budget)");
+    if (hs.macroKeep < 1) (*h)["macro_keep"].fail("must be >= 1");
+  }
+  if (settings_.mode == "hierarchical") {
+    if (!pipeline_) s["mode"].fail("hierarchical search runs in the pipeline (kind: pipeline)");
+    auto& hs = settings_.hierarchical;
+    if (hs.macroQueries == 0) hs.macroQueries = settings_.queries / 2;
+    if (hs.macroQueries < 1 || settings_.queries - hs.macroQueries < hs.macroKeep)
+      s["queries"].fail("hierarchical search needs queries >= macro_queries + macro_keep (at least one per micro phase); "
+                        "queries " + std::to_string(settings_.queries) + ", macro_queries " + std::to_string(hs.macroQueries) +
+                        ", macro_keep " + std::to_string(hs.macroKeep));
+    try {
+      bool macro = false, micro = false;
+      for (bool m : microSlots(*space_)) (m ? micro : macro) = true;
+      if (!macro || !micro)
+        s["mode"].fail("space '" + space_->name() + "' has no " + std::string(macro ? "micro" : "macro") +
+                       " decisions to search; use mode: joint");
+    } catch (const InputError& e) {
+      s["mode"].fail(e.what());
+    }
+  }
   resolved_["search"] = {{"strategy", st}, {"queries", settings_.queries}, {"batch", settings_.batch},
                          {"max_steps", settings_.maxSteps}};
+  if (settings_.mode != "joint")
+    resolved_["search"]["hierarchical"] = {{"macro_queries", settings_.hierarchical.macroQueries},
+                                           {"macro_keep", settings_.hierarchical.macroKeep},
+                                           {"micro", settings_.hierarchical.microSetting}};
   for (const char* k : {"evolution", "nsga2", "local", "guided"})
     if (s.has(k)) resolved_["search"][k] = yamlToJson(s[k].raw());
   // constraints
@@ -635,6 +679,24 @@ std::string SearchProblem::configHash() const { return hashHex(fnv1a64(canonical
 // ------------------------------------------------------------------ evaluation
 
 double SearchProblem::accuracy(const ArchConfig& arch) const {
+  if (predictorSource_) {
+    if (!predictor_) throw Error("the predictor accuracy source is not bound yet (pipeline predictor stage)");
+    return predictor_({arch}).at(0);
+  }
+  return supernetAccuracy(arch);
+}
+
+std::vector<double> SearchProblem::accuracies(const std::vector<ArchConfig>& archs) const {
+  if (predictorSource_) {
+    if (!predictor_) throw Error("the predictor accuracy source is not bound yet (pipeline predictor stage)");
+    return predictor_(archs);
+  }
+  std::vector<double> out;
+  for (const auto& a : archs) out.push_back(supernetAccuracy(a));
+  return out;
+}
+
+double SearchProblem::supernetAccuracy(const ArchConfig& arch) const {
   if (supernetSpec_) {
     if (!supernet_) throw Error("the supernet accuracy source is not bound yet");
     return supernet_->accuracy(arch);
@@ -712,13 +774,15 @@ StrategyContext SearchProblem::strategyContext() const {
   return c;
 }
 
-std::unique_ptr<Strategy> SearchProblem::makeStrategy() const {
+std::unique_ptr<Strategy> SearchProblem::makeStrategy() const { return makeStrategy(strategyContext()); }
+
+std::unique_ptr<Strategy> SearchProblem::makeStrategy(const StrategyContext& ctx) const {
   const auto& s = settings_;
-  if (s.strategy == "random") return makeRandomSearch(strategyContext());
-  if (s.strategy == "evolution") return makeEvolution(strategyContext(), s.evolution);
-  if (s.strategy == "nsga2") return makeNsga2(strategyContext(), s.nsga2);
-  if (s.strategy == "local") return makeLocalSearch(strategyContext(), s.local);
-  return makeGuided(strategyContext(), s.guided);
+  if (s.strategy == "random") return makeRandomSearch(ctx);
+  if (s.strategy == "evolution") return makeEvolution(ctx, s.evolution);
+  if (s.strategy == "nsga2") return makeNsga2(ctx, s.nsga2);
+  if (s.strategy == "local") return makeLocalSearch(ctx, s.local);
+  return makeGuided(ctx, s.guided);
 }
 
 std::optional<int64_t> SearchProblem::feasibleCount() const {

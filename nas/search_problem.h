@@ -5,6 +5,7 @@
 // whose every table, device and budget has been checked; evaluation is a pure function of the
 // arch, safe to call from several threads.
 #pragma once
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -120,8 +121,19 @@ struct Constraint {
   const DeviceEntry* device = nullptr;  // resolved entry for latency/energy (nullptr for costs)
 };
 
+// search.mode: hierarchical: the macro phase searches the macro decisions (nas/hierarchical.h)
+// with the micro ones at `microSetting`, keeps the best `macroKeep` feasible macro candidates,
+// then one micro phase per kept candidate searches its micro decisions; the budget left after
+// `macroQueries` is split evenly over the micro phases (earlier ones get the remainder).
+struct HierarchicalSettings {
+  int64_t macroQueries = 0;  // 0: half the budget
+  int macroKeep = 2;
+  std::string microSetting = "middle";  // middle | largest | smallest
+};
+
 struct SearchSettings {
   std::string strategy;  // random | evolution | nsga2 | local | guided
+  std::string mode = "joint";  // joint | hierarchical
   int64_t queries = 0;   // accuracy-query budget
   int batch = 1;         // proposals per step (fixed: never depends on the thread count)
   int64_t maxSteps = 0;  // bound on steps (cached and screened proposals cost no query)
@@ -129,7 +141,11 @@ struct SearchSettings {
   Nsga2Options nsga2;
   LocalSearchOptions local;
   GuidedOptions guided;
+  HierarchicalSettings hierarchical;
 };
+
+// Accuracies of several archs at once (the predictor source), in order; thread-safe.
+using BatchAccuracyFn = std::function<std::vector<double>(const std::vector<ArchConfig>&)>;
 
 // The values of the free metrics of one arch.
 struct FreeMetrics {
@@ -159,6 +175,16 @@ class SearchProblem {
   void bindLut(const std::string& dbPath = "");
   bool bound() const;
   const SupernetAccuracy* supernet() const { return supernet_.get(); }
+  // The `predictor` accuracy source (pipeline only): the search asks a predictor fitted on
+  // supernet samples (the pipeline's predictor stage, bound with bindPredictor), and the top
+  // `predictorVerify()` distinct feasible archs are re-scored with the supernet at the end.
+  bool predictorSource() const { return predictorSource_; }
+  int predictorVerify() const { return predictorVerify_; }
+  void bindPredictor(BatchAccuracyFn fn) { predictor_ = std::move(fn); }
+  // The supernet's inherited accuracy (the supernet and predictor sources), never the predictor's.
+  double supernetAccuracy(const ArchConfig& arch) const;
+  // Batched accuracy(): the predictor in one call, else arch by arch.
+  std::vector<double> accuracies(const std::vector<ArchConfig>& archs) const;
   // Sets a (relative) constraint's budget once it is known.
   void setMax(size_t constraint, double max) { constraints_[constraint].max = max; }
 
@@ -188,6 +214,8 @@ class SearchProblem {
   ScreenFn screen() const;
   StrategyContext strategyContext() const;
   std::unique_ptr<Strategy> makeStrategy() const;
+  // The configured strategy over another context (a hierarchical phase's sub-space and seed).
+  std::unique_ptr<Strategy> makeStrategy(const StrategyContext& ctx) const;
 
   // Enumerable spaces: the number of archs meeting every constraint, and the best of them by
   // accuracy (no query counted: for reports and benches). nullopt when not enumerable.
@@ -201,6 +229,9 @@ class SearchProblem {
   void parseRoot(const YamlNode& root, const std::string& baseDir);
   void parseLut(const YamlNode& lat, const std::string& baseDir);
   bool pipeline_ = false;
+  bool predictorSource_ = false;
+  int predictorVerify_ = 10;
+  BatchAccuracyFn predictor_;
   std::unique_ptr<SupernetSourceSpec> supernetSpec_;
   std::shared_ptr<const SupernetAccuracy> supernet_;
   std::shared_ptr<LutSource> lut_;
