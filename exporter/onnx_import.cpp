@@ -576,7 +576,11 @@ class Importer {
       if (q->input_size() < 3 || dq.input_size() < 3 || q->input(1) != dq.input(1) || q->input(2) != dq.input(2)) continue;
       double scale = 0, zp = 0;
       if (!constScalar(*q, 1, &scale) || !constScalar(*q, 2, &zp)) continue;
-      if (values_.at(q->input(2)).c->elemType != onnx::TensorProto::INT8) continue;
+      const int zpType = values_.at(q->input(2)).c->elemType;
+      if (zpType == onnx::TensorProto::UINT8)
+        zp -= 128;  // uint8 u and int8 u - 128 quantize and dequantize to the same numbers
+      else if (zpType != onnx::TensorProto::INT8)
+        continue;
       auto it = consumers_.find(dq.output(0));
       if (it == consumers_.end() || graphOutputs_.count(dq.output(0))) continue;
       bool ok = true;
@@ -1040,11 +1044,31 @@ class Importer {
       return setConst(n, std::move(out), quant ? std::vector<double>{} : scale.values);
     }
     if (scale.values.size() != 1) unsupported(n, "per-axis scales on a computed tensor; hwnas quantizes activations per tensor");
-    if (!zp || zp->elemType != onnx::TensorProto::INT8)
-      unsupported(n, std::string("zero point of type ") + (zp ? elemTypeName(zp->elemType) : "uint8 (absent)") + "; hwnas activations are int8");
+    int64_t zeroPoint = zp ? int64_t(zp->values[0]) : 0;
+    const int zpType = zp ? zp->elemType : onnx::TensorProto::UINT8;
+    if (zpType == onnx::TensorProto::UINT8) {
+      // A uint8 tensor u between QuantizeLinear and DequantizeLinear holds the same numbers as
+      // the int8 tensor u - 128 with the zero point moved by -128 (the clamp [0, 255] becomes
+      // [-128, 127]), so the pair imports exactly; anything else would see the shifted values.
+      bool pair = false;
+      if (quant) {
+        auto it = consumers_.find(n.output(0));
+        pair = it != consumers_.end() && !graphOutputs_.count(n.output(0));
+        if (pair)
+          for (int c : it->second) pair = pair && g_.node(c).op_type() == "DequantizeLinear";
+      } else {
+        const onnx::NodeProto* q = producerOf(n.input(0));
+        pair = q && q->op_type() == "QuantizeLinear";
+      }
+      if (!pair)
+        unsupported(n, "a uint8 tensor used other than between QuantizeLinear and DequantizeLinear; hwnas activations are int8");
+      zeroPoint -= 128;
+    } else if (zpType != onnx::TensorProto::INT8) {
+      unsupported(n, std::string("zero point of type ") + elemTypeName(zpType) + "; hwnas activations are int8");
+    }
     OpAttrs a;
     a.scale = floatToDouble(float(scale.values[0]));
-    a.zeroPoint = int64_t(zp->values[0]);
+    a.zeroPoint = zeroPoint;
     setOutput(n, add(nodeName(n, index), quant ? OpKind::Quant : OpKind::Dequant, {vx.node}, a, n));
   }
 

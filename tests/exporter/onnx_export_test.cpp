@@ -282,6 +282,53 @@ TEST(OnnxExport, Int8QdqLayoutRunsInOnnxruntimeCloseToFp32) {
   EXPECT_GE(agree, images - 2);
 }
 
+TEST(OnnxExport, Uint8ActivationsImportAsTheSameInt8Spec) {
+  // The int8 QDQ file rewritten the way onnxruntime's quantizer writes activations (uint8, zero
+  // point + 128: the same numbers) imports to the same QuantSpec and quant nodes.
+  TempDir tmp;
+  const ExportModel m = refnet(1);
+  const QuantSpec spec = minMaxSpec(m, 3, 900);
+  OnnxExportOptions o;
+  o.quant = &spec;
+  exportOnnx(m, tmp.file("int8.onnx"), o);
+  onnx::ModelProto p = parse(tmp.file("int8.onnx"));
+  int moved = 0;
+  for (auto& t : *p.mutable_graph()->mutable_initializer()) {
+    const std::string& n = t.name();
+    if (n.size() < 5 || n.compare(n.size() - 5, 5, ".x_zp") != 0) continue;
+    ASSERT_EQ(t.data_type(), onnx::TensorProto::INT8) << n;
+    ASSERT_EQ(t.int32_data_size() + int(t.raw_data().size()), 1) << n;
+    const int v = t.int32_data_size() ? t.int32_data(0) : int(int8_t(t.raw_data()[0]));
+    t.clear_int32_data();
+    t.clear_raw_data();
+    t.set_data_type(onnx::TensorProto::UINT8);
+    t.add_int32_data(v + 128);
+    ++moved;
+  }
+  EXPECT_EQ(size_t(moved), spec.layers.size());
+  {
+    std::ofstream f(tmp.file("uint8.onnx"), std::ios::binary);
+    ASSERT_TRUE(p.SerializeToOstream(&f));
+  }
+  QuantSpec back;
+  OnnxImportOptions io;
+  io.quant = &back;
+  const ExportModel im = importOnnx(tmp.file("uint8.onnx"), io);
+  EXPECT_EQ(im.graph.toJson().dump(), m.graph.toJson().dump());
+  ASSERT_EQ(back.layers.size(), spec.layers.size());
+  for (const auto& [name, q] : spec.layers) {
+    EXPECT_EQ(back.layers.at(name).inputScale, q.inputScale) << name;
+    EXPECT_EQ(back.layers.at(name).inputZeroPoint, q.inputZeroPoint) << name;
+  }
+  std::vector<int64_t> zpInt8, zpUint8;
+  for (const Node& n : importOnnx(tmp.file("int8.onnx")).graph.nodes())
+    if (n.kind == OpKind::Quant) zpInt8.push_back(n.attrs.zeroPoint);
+  for (const Node& n : importOnnx(tmp.file("uint8.onnx")).graph.nodes())
+    if (n.kind == OpKind::Quant) zpUint8.push_back(n.attrs.zeroPoint);
+  EXPECT_EQ(zpUint8, zpInt8);
+  EXPECT_EQ(zpInt8.size(), spec.layers.size());
+}
+
 TEST(OnnxExport, ErrorsNameTheProblemAndWriteNothing) {
   TempDir tmp;
   ExportModel m = refnet(1);

@@ -240,6 +240,40 @@ TEST(OnnxImport, QdqAroundConstantWeightsFoldsIntoFloatWeights) {
   EXPECT_EQ(r.model.graph.size(), 2u);
 }
 
+TEST(OnnxImport, Uint8QdqPairsOnActivationsBecomeInt8WithTheZeroPointMovedBy128) {
+  // onnxruntime's default static quantization: uint8 activations. Between a QuantizeLinear and
+  // its DequantizeLinear, u in [0, 255] with zero point z is the int8 u - 128 with z - 128.
+  Builder b;
+  b.input("x", {1, 2, 3, 3});
+  b.init("s", {}, {0.05f});
+  b.initInts("z", {}, {131}, onnx::TensorProto::UINT8);
+  b.node("QuantizeLinear", "q", {"x", "s", "z"}, "xq");
+  b.node("DequantizeLinear", "dq", {"xq", "s", "z"}, "xd");
+  b.node("Relu", "relu", {"xd"}, "y");
+  b.output("y");
+  const OnnxImport r = b.import();
+  int quants = 0;
+  for (size_t i = 0; i < r.model.graph.size(); ++i) {
+    const Node& n = r.model.graph.node(int(i));
+    if (n.kind == OpKind::Quant || n.kind == OpKind::Dequant) {
+      ++quants;
+      EXPECT_EQ(n.attrs.zeroPoint, 3) << n.name;
+      EXPECT_NEAR(n.attrs.scale, 0.05, 1e-9) << n.name;
+    }
+  }
+  EXPECT_EQ(quants, 2);
+  // The uint8 tensor itself as a graph output would carry the shifted values: refused.
+  Builder out;
+  out.input("x", {1, 2, 3, 3});
+  out.init("s", {}, {0.05f});
+  out.initInts("z", {}, {131}, onnx::TensorProto::UINT8);
+  out.node("QuantizeLinear", "q_out", {"x", "s", "z"}, "y");
+  out.output("y");
+  const std::string e = importError(out);
+  EXPECT_NE(e.find("QuantizeLinear node 'q_out'"), std::string::npos) << e;
+  EXPECT_NE(e.find("uint8"), std::string::npos) << e;
+}
+
 TEST(OnnxImport, UnsupportedOpsAndAttributesNameOpNodeAndAttribute) {
   {
     Builder b;
