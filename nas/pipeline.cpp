@@ -458,6 +458,8 @@ Json latencyStage(Ctx& c) {
 
 double baselineMetric(const Ctx& c, const MetricSpec& m) {
   const Graph g = modelGraph(c.cfg.finalists.baseline);
+  for (const auto& a : c.problem.analyticDevices())
+    if (m.device == a->name) return m.metric == "fpga_bram36" ? double(a->predictGraph(g).bram36) : a->predictGraph(g).ms;
   if (m.metric == "latency") return c.problem.lutSource()->model->predict(g).latencyMs;
   if (m.metric == "params") return double(g.cost().params);
   return double(g.cost().macs);
@@ -646,6 +648,11 @@ Json finalistsStage(Ctx& c, const SearchOutcome& o) {
   for (Trained* t : all) {
     Graph g = t->model->toGraph(1);
     t->metrics["predicted_latency_ms"] = lut->model->predict(g).latencyMs;
+    for (const auto& a : c.problem.analyticDevices()) {  // the other devices: their models' prediction
+      const AnalyticSource::Value v = a->predictGraph(g);
+      t->metrics["predicted_latency_" + a->name + "_ms"] = v.ms;
+      if (a->model == "analytic:fpga") t->metrics["fpga_bram36_" + a->name] = v.bram36;
+    }
     plans.push_back(lower(g, weightMapOf(*t->model)));
   }
   TimingOptions to;
@@ -776,7 +783,9 @@ std::string reportMd(Ctx& c, const SearchOutcome& o, const Json& budgets, const 
     r << "| " << b["metric"].get<std::string>() << " | " << fmt(b["max"].get<double>(), 4) << " | ";
     if (b.contains("fraction_of_baseline"))
       r << fmt(b["fraction_of_baseline"].get<double>(), 3) << " x the baseline's " << fmt(b["baseline_value"].get<double>(), 4)
-        << " (latency: the LUT's prediction)";
+        << (b["metric"].get<std::string>().rfind("latency_" + p.lutSource()->device + "_", 0) == 0
+                ? " (latency: the LUT's prediction)"
+                : " (the device model's prediction)");
     else
       r << "as configured";
     r << " |\n";
@@ -817,6 +826,26 @@ std::string reportMd(Ctx& c, const SearchOutcome& o, const Json& budgets, const 
       << fmt(w["measured_latency_ms"].get<double>() / b["measured_latency_ms"].get<double>(), 3)
       << "; test accuracy difference: "
       << fmt(100.0 * (w["test_accuracy"].get<double>() - b["test_accuracy"].get<double>()), 2) << " points.\n";
+  }
+ if (!p.analyticDevices().empty()) {
+    r << "\nOn the analytic devices (their models' prediction of the trained networks):\n\n| model |";
+    for (const auto& a : p.analyticDevices()) {
+      r << " latency " << a->name << " (ms) |";
+      if (a->model == "analytic:fpga") r << " BRAM36 " << a->name << " |";
+    }
+    r << "\n|---|";
+    for (const auto& a : p.analyticDevices()) r << (a->model == "analytic:fpga" ? "---|---|" : "---|");
+    r << "\n";
+    auto devRow = [&](const std::string& name, const Json& m) {
+      r << "| " << name << " |";
+      for (const auto& a : p.analyticDevices()) {
+        r << " " << ms(m, ("predicted_latency_" + a->name + "_ms").c_str()) << " |";
+        if (a->model == "analytic:fpga") r << " " << m.value("fpga_bram36_" + a->name, int64_t(-1)) << " |";
+      }
+      r << "\n";
+    };
+    devRow("winner", w);
+    if (fin.contains("baseline")) devRow("baseline", fin["baseline"]);
   }
   r << "\nWinner within budget per the LUT: " << (w.value("predicted_latency_ms", INFINITY) <= maxLat ? "yes" : "no")
     << "; per the measurement: " << (w.value("measured_latency_ms", INFINITY) <= maxLat ? "yes" : "no") << ".\n";
@@ -868,6 +897,30 @@ std::string reportMd(Ctx& c, const SearchOutcome& o, const Json& budgets, const 
     r << "\n";
   }
   const auto axes = paretoAxes(p);
+  // Several devices: one accuracy-vs-latency front per device (2-D), beside the joint one.
+  std::vector<std::string> latAxes;
+  for (const auto& a : axes)
+    if (a.rfind("latency_", 0) == 0) latAxes.push_back(a);
+  if (!p.analyticDevices().empty()) {
+    r << "Devices: `" << p.lutSource()->device << "` (the LUT, measured for the finalists)";
+    for (const auto& a : p.analyticDevices()) r << ", `" << a->name << "` (" << a->describe().dump() << ")";
+    r << ".\n\n";
+    if (latAxes.size() > 1 || (latAxes.size() == 1 && axes.size() > 1))
+      for (const auto& ax : latAxes) {
+        auto front = paretoFront(o.rows, {ax});
+        r << "Pareto front on `" << ax << "` alone (" << front.size() << " archs):\n\n| hash | " << p.accuracyName();
+        for (const auto& a : axes) r << " | " << a;
+        r << " |\n|---|---";
+        for (size_t i = 0; i < axes.size(); ++i) r << "|---";
+        r << "|\n";
+        for (size_t i : front) {
+          r << "| `" << o.rows[i].hash << "` | " << fmt(o.rows[i].accuracy, 2);
+          for (const auto& a : axes) r << " | " << fmt(o.rows[i].metrics.value(a, NAN), 4);
+          r << " |\n";
+        }
+        r << "\n";
+      }
+  }
   if (!axes.empty()) {
     auto front = paretoFront(o.rows, axes);
     r << "Pareto front (" << front.size() << " archs; `pareto.svg`, `pareto.csv`):\n\n| hash | " << p.accuracyName();

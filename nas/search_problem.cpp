@@ -80,6 +80,7 @@ double TableColumn::get(const ArchConfig& arch) const {
 
 std::string MetricSpec::label() const {
   if (metric == "params" || metric == "macs") return metric;
+  if (metric == "fpga_bram36") return "fpga_bram36_" + device;
   if (metric == "peak_memory") return "peak_memory_bytes";
   std::string s = metric + "_" + device;
   if (batch != 1) s += "_b" + std::to_string(batch);
@@ -89,6 +90,7 @@ std::string MetricSpec::label() const {
 }
 
 std::string MetricSpec::describe() const {
+  if (metric == "fpga_bram36") return "BRAM36 blocks of the largest layer buffer on " + device;
   if (metric != "latency" && metric != "energy") return metric;
   return metric + " on " + device + " (" + dtype + ", " + std::to_string(threads) + " thread" + (threads == 1 ? "" : "s") +
          ", batch " + std::to_string(batch) + ")";
@@ -312,7 +314,7 @@ void SearchProblem::loadLatencyTables(const YamlNode& lat, const std::string& ba
 }
 
 void SearchProblem::parseLut(const YamlNode& lat, const std::string& baseDir) {
-  lat.checkKeys({"source", "path", "device", "threads", "fallback", "profile"});
+  lat.checkKeys({"source", "path", "device", "threads", "fallback", "profile", "devices"});
   lut_ = std::make_shared<LutSource>();
   lut_->device = lat.getString("device", "host-cpu");
   lut_->threads = lat.getInt("threads", 1);
@@ -354,6 +356,95 @@ void SearchProblem::parseLut(const YamlNode& lat, const std::string& baseDir) {
   }
   DeviceEntry e{"latency", lut_->device, "fp32", lut_->threads, 1, nullptr, lut_, lut_->path.empty() ? "lut.db" : lut_->path};
   devices_.push_back(std::move(e));
+  if (auto ds = lat.find("devices")) {
+    if (!ds->isSequence()) ds->fail("expected a list such as [{name: zc706, model: analytic:fpga}]");
+    for (size_t i = 0; i < ds->size(); ++i) {
+      YamlNode d = (*ds)[i];
+      auto a = std::make_shared<AnalyticSource>();
+      a->name = d.getString("name");
+      a->model = d["model"].asEnum({"analytic:fpga", "analytic:gpu"});
+      if (a->name == lut_->device || a->name.rfind("analytic:", 0) == 0) d["name"].fail("a device name other than the table's and 'analytic:...'");
+      for (const auto& o : devices_)
+        if (o.device == a->name) d["name"].fail("device '" + a->name + "' is listed twice");
+      if (a->model == "analytic:fpga") {
+        d.checkKeys({"name", "model", "pe_rows", "pe_cols", "clock_mhz", "dsp", "bram36", "luts", "dsp_per_pe", "lut_per_pe",
+                     "bytes_per_value", "bandwidth_gbs", "layer_setup_cycles"});
+        FpgaParams& f = a->fpga;
+        f.peRows = d.getInt("pe_rows", f.peRows);
+        f.peCols = d.getInt("pe_cols", f.peCols);
+        f.clockMhz = d.getDouble("clock_mhz", f.clockMhz);
+        f.dspBudget = d.getInt("dsp", f.dspBudget);
+        f.bram36Budget = d.getInt("bram36", f.bram36Budget);
+        f.lutBudget = d.getInt("luts", f.lutBudget);
+        f.dspPerPe = d.getInt("dsp_per_pe", f.dspPerPe);
+        f.lutPerPe = d.getInt("lut_per_pe", f.lutPerPe);
+        f.bytesPerValue = d.getInt("bytes_per_value", f.bytesPerValue);
+        f.bandwidthGBs = d.getDouble("bandwidth_gbs", f.bandwidthGBs);
+        f.layerSetupCycles = d.getInt("layer_setup_cycles", f.layerSetupCycles);
+        for (const char* k : {"pe_rows", "pe_cols", "dsp", "bram36", "luts", "dsp_per_pe", "bytes_per_value"})
+          if (d.has(k) && d.getInt(k) < 1) d[k].fail("must be >= 1");
+        if (!(f.clockMhz > 0) || !(f.bandwidthGBs > 0)) d.fail("clock_mhz and bandwidth_gbs must be > 0");
+        try {
+          a->latency = std::make_unique<FpgaLatencyModel>(a->name, f);
+        } catch (const InputError& err) {
+          d.fail(err.what());  // the PE array needs more DSPs or LUTs than the board has
+        }
+      } else {
+        d.checkKeys({"name", "model", "peak_tflops", "efficiency", "bandwidth_gbs", "launch_us"});
+        GpuParams& g = a->gpu;
+        g.peakTflops = d.getDouble("peak_tflops", g.peakTflops);
+        g.efficiency = d.getDouble("efficiency", g.efficiency);
+        g.bandwidthGBs = d.getDouble("bandwidth_gbs", g.bandwidthGBs);
+        g.launchUs = d.getDouble("launch_us", g.launchUs);
+        if (!(g.peakTflops > 0) || !(g.efficiency > 0) || !(g.bandwidthGBs > 0) || g.launchUs < 0)
+          d.fail("peak_tflops, efficiency and bandwidth_gbs must be > 0, launch_us >= 0");
+        a->latency = std::make_unique<GpuRooflineModel>(a->name, g);
+      }
+      DeviceEntry de{"latency", a->name, "fp32", 1, 1, nullptr, nullptr, a->model};
+      de.analytic = a;
+      devices_.push_back(std::move(de));
+    }
+  }
+}
+
+AnalyticSource::Value AnalyticSource::predictGraph(const Graph& g) const {
+  const LatencyPrediction p = latency->predict(g);
+  Value v;
+  v.ms = p.latencyMs;
+  for (const auto& op : p.ops) {
+    const size_t at = op.note.find("bram36=");
+    if (at != std::string::npos) v.bram36 = std::max<int64_t>(v.bram36, std::stoll(op.note.substr(at + 7)));
+  }
+  return v;
+}
+
+AnalyticSource::Value AnalyticSource::predict(const SearchSpace& space, const ArchConfig& arch) const {
+  const uint64_t h = arch.hash();
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    auto it = cache_.find(h);
+    if (it != cache_.end()) return it->second;
+  }
+  const Value v = predictGraph(space.toGraph(arch));
+  std::lock_guard<std::mutex> lock(mutex_);
+  cache_.emplace(h, v);
+  return v;
+}
+
+Json AnalyticSource::describe() const {
+  if (model == "analytic:fpga")
+    return {{"model", model}, {"pe_rows", fpga.peRows}, {"pe_cols", fpga.peCols}, {"clock_mhz", fpga.clockMhz},
+            {"dsp_used", fpga.peRows * fpga.peCols * fpga.dspPerPe}, {"dsp", fpga.dspBudget}, {"bram36", fpga.bram36Budget},
+            {"luts", fpga.lutBudget}, {"bandwidth_gbs", fpga.bandwidthGBs}, {"layer_setup_cycles", fpga.layerSetupCycles}};
+  return {{"model", model}, {"peak_tflops", gpu.peakTflops}, {"efficiency", gpu.efficiency},
+          {"bandwidth_gbs", gpu.bandwidthGBs}, {"launch_us", gpu.launchUs}};
+}
+
+std::vector<std::shared_ptr<AnalyticSource>> SearchProblem::analyticDevices() const {
+  std::vector<std::shared_ptr<AnalyticSource>> out;
+  for (const auto& d : devices_)
+    if (d.analytic) out.push_back(d.analytic);
+  return out;
 }
 
 void LutSource::bind(const std::string& dbPath) {
@@ -401,9 +492,14 @@ MetricSpec SearchProblem::parseMetric(const YamlNode& n, bool allowMax, bool all
   if (allowRelative) keys.push_back("relative_to");
   n.checkKeys(keys);
   MetricSpec m;
-  m.metric = n["metric"].asEnum({"latency", "energy", "params", "macs", "peak_memory"});
+  m.metric = n["metric"].asEnum({"latency", "energy", "params", "macs", "peak_memory", "fpga_bram36"});
   bool dev = m.metric == "latency" || m.metric == "energy";
-  if (dev) {
+  if (m.metric == "fpga_bram36") {
+    for (const char* k : {"dtype", "threads", "batch"})
+      if (n.has(k)) n[k].fail(std::string("'") + k + "' does not apply to fpga_bram36");
+    m.device = n.getString("device");
+    checkMetric(m, n);
+  } else if (dev) {
     m.device = n.getString("device");
     m.dtype = n.getString("dtype", "fp32");
     m.threads = n.getInt("threads", 1);
@@ -419,6 +515,11 @@ MetricSpec SearchProblem::parseMetric(const YamlNode& n, bool allowMax, bool all
 }
 
 const DeviceEntry* SearchProblem::findDevice(const MetricSpec& m) const {
+  if (m.metric == "fpga_bram36") {
+    for (const auto& d : devices_)
+      if (d.analytic && d.analytic->model == "analytic:fpga" && d.device == m.device) return &d;
+    return nullptr;
+  }
   for (const auto& d : devices_)
     if (d.metric == m.metric && d.device == m.device && d.dtype == m.dtype && d.threads == m.threads && d.batch == m.batch)
       return &d;
@@ -427,6 +528,13 @@ const DeviceEntry* SearchProblem::findDevice(const MetricSpec& m) const {
 
 void SearchProblem::checkMetric(const MetricSpec& m, const YamlNode& n) const {
   if (findDevice(m)) return;
+  if (m.metric == "fpga_bram36") {
+    std::string list;
+    for (const auto& d : devices_)
+      if (d.analytic && d.analytic->model == "analytic:fpga") list += (list.empty() ? "" : ", ") + d.device;
+    n["device"].fail("fpga_bram36 needs an analytic:fpga device of latency.devices; " +
+                     (list.empty() ? std::string("there is none") : "they are: " + list));
+  }
   std::vector<std::string> names;
   std::string sameDevice;
   for (const auto& d : devices_) {
@@ -632,7 +740,7 @@ void SearchProblem::parseRoot(const YamlNode& root, const std::string& baseDir) 
     s.fail(e.what());
   }
   bool absolute = true;
-  for (const auto& c : constraints_) absolute = absolute && c.fraction == 0.0 && !(c.device && c.device->lut);
+  for (const auto& c : constraints_) absolute = absolute && c.fraction == 0.0 && !(c.device && (c.device->lut || c.device->analytic));
   if (!constraints_.empty() && absolute) {
     YamlNode cs = *root.find("constraints");
     checkFeasible(constraints_.size() == 1 ? cs[size_t(0)]["max"] : cs);
@@ -728,6 +836,10 @@ double SearchProblem::metric(const MetricSpec& m, const ArchConfig& arch) const 
   if (m.metric == "peak_memory") return double(cost(arch).peakActivationBytes);
   const DeviceEntry* d = findDevice(m);
   if (!d) throw Error("no table entry for " + m.describe());
+  if (d->analytic) {
+    const AnalyticSource::Value v = d->analytic->predict(*space_, arch);
+    return m.metric == "fpga_bram36" ? double(v.bram36) : v.ms;
+  }
   if (d->lut) return d->lut->predict(*space_, arch);
   auto v = d->column->find(arch);
   if (!v)

@@ -53,8 +53,8 @@ class TableColumn {
 
 // A metric of an architecture that costs nothing to look up.
 struct MetricSpec {
-  std::string metric;          // latency | energy | params | macs | peak_memory
-  std::string device;          // latency, energy
+  std::string metric;          // latency | energy | params | macs | peak_memory | fpga_bram36
+  std::string device;          // latency, energy, fpga_bram36 (an analytic:fpga device)
   std::string dtype = "fp32";  // latency, energy
   int threads = 1;
   int batch = 1;
@@ -89,6 +89,31 @@ struct LutSource {
   mutable std::map<uint64_t, double> cache_;
 };
 
+// An extra device of the lut source, predicted by an analytic model (latency_luts/
+// latency_model.h: analytic:fpga, analytic:gpu) so it needs no table: `latency.devices:
+// [{name: zc706, model: analytic:fpga, ...}]`. The FPGA model also gives each layer's on-chip
+// buffer in BRAM36 blocks (its per-op note "bram36=N"); `fpga_bram36` is the largest of them,
+// the resource an arch asks of the board beside the fixed PE array (whose DSPs are checked
+// against the budget when the model is built). predict() is thread-safe and cached.
+struct AnalyticSource {
+  std::string name;   // the device name in constraints and objectives
+  std::string model;  // analytic:fpga | analytic:gpu
+  FpgaParams fpga;
+  GpuParams gpu;
+  std::unique_ptr<LatencyModel> latency;
+  struct Value {
+    double ms = 0;
+    int64_t bram36 = 0;  // FPGA only: the largest layer buffer in BRAM36 blocks
+  };
+  Value predictGraph(const Graph& g) const;
+  Value predict(const SearchSpace& space, const ArchConfig& arch) const;
+  Json describe() const;  // the model and its parameters
+
+ private:
+  mutable std::mutex mutex_;
+  mutable std::map<uint64_t, Value> cache_;
+};
+
 // How the pipeline profiles this CPU when the lut has no table for the device.
 struct LutProfileSpec {
   int samples = 60, candidates = 48, runs = 20, warmup = 3, burst = 4, groupSize = 6;
@@ -109,6 +134,7 @@ struct DeviceEntry {
   std::shared_ptr<TableColumn> column;  // table source
   std::shared_ptr<LutSource> lut;       // lut source (column is null)
   std::string tablePath;
+  std::shared_ptr<AnalyticSource> analytic;  // an analytic device of the lut source (tablePath: its model)
   std::string describe() const;  // "pixel3 (fp32, 1 thread, batch 1; hwnasbench_...csv)"
 };
 
@@ -223,6 +249,8 @@ class SearchProblem {
 
   // What the latency tables provide, for messages and --dry-run.
   const std::vector<DeviceEntry>& devices() const { return devices_; }
+  // The lut source's analytic devices (latency.devices), in config order.
+  std::vector<std::shared_ptr<AnalyticSource>> analyticDevices() const;
 
  private:
   SearchProblem() = default;
