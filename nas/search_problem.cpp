@@ -277,7 +277,7 @@ void SearchProblem::loadLatencyTables(const YamlNode& lat, const std::string& ba
     if (!t->hasColumn(tableKeyName(key))) at.fail("table '" + path + "' has no key column '" + tableKeyName(key) + "'");
     auto add = [&](const std::string& metric, const std::string& device, int batch, const std::string& column,
                    const std::string& fcol, const std::string& fval) {
-      DeviceEntry e{metric, device, dtype, threads, batch, nullptr, nullptr, path};
+      DeviceEntry e{metric, device, dtype, threads, batch, nullptr, nullptr, path, nullptr};
       for (const auto& d : devices_)
         if (d.metric == metric && d.device == device && d.dtype == dtype && d.threads == threads && d.batch == batch)
           at.fail("device " + e.describe() + " is also in " + d.tablePath);
@@ -354,7 +354,7 @@ void SearchProblem::parseLut(const YamlNode& lat, const std::string& baseDir) {
       lat["path"].fail(e.what());
     }
   }
-  DeviceEntry e{"latency", lut_->device, "fp32", lut_->threads, 1, nullptr, lut_, lut_->path.empty() ? "lut.db" : lut_->path};
+  DeviceEntry e{"latency", lut_->device, "fp32", lut_->threads, 1, nullptr, lut_, lut_->path.empty() ? "lut.db" : lut_->path, nullptr};
   devices_.push_back(std::move(e));
   if (auto ds = lat.find("devices")) {
     if (!ds->isSequence()) ds->fail("expected a list such as [{name: zc706, model: analytic:fpga}]");
@@ -400,7 +400,7 @@ void SearchProblem::parseLut(const YamlNode& lat, const std::string& baseDir) {
           d.fail("peak_tflops, efficiency and bandwidth_gbs must be > 0, launch_us >= 0");
         a->latency = std::make_unique<GpuRooflineModel>(a->name, g);
       }
-      DeviceEntry de{"latency", a->name, "fp32", 1, 1, nullptr, nullptr, a->model};
+      DeviceEntry de{"latency", a->name, "fp32", 1, 1, nullptr, nullptr, a->model, nullptr};
       de.analytic = a;
       devices_.push_back(std::move(de));
     }

@@ -134,3 +134,20 @@ TEST(NasSearchTwoDevicesCli, BadDeviceConfigsExitTwo) {
   cli::expectOneLineError(c, "nas-search", "constraints[2].device");
   EXPECT_NE(c.err.find("zynq7010"), std::string::npos) << c.err;
 }
+
+TEST(NasSearchTwoDevicesCli, ExampleConfigsValidate) {
+  // The shipped examples are whole, valid configs: --dry-run lists their stages.
+  cli::CliRun two = cli::runCli(kBin, "--config " + kSrc + "/configs/search_two_devices.yaml --dry-run");
+  ASSERT_EQ(two.code, 0) << two.err;
+  Json p = parseJson(two.out);
+  EXPECT_EQ(p["config"]["search"]["strategy"], "nsga2");
+  cli::CliRun hier = cli::runCli(kBin, "--config " + kSrc + "/configs/search_hierarchical.yaml --dry-run");
+  ASSERT_EQ(hier.code, 0) << hier.err;
+  Json h = parseJson(hier.out);
+  EXPECT_EQ(h["config"]["search"]["hierarchical"]["macro_keep"], 3);
+  EXPECT_EQ(h["config"]["predictor"]["samples"], 120);
+  bool predictorStage = false;
+  for (const auto& s : h["stages"]) predictorStage = predictorStage || s.get<std::string>().rfind("predictor: evaluate 120", 0) == 0;
+  EXPECT_TRUE(predictorStage);
+  EXPECT_EQ(h["work"]["supernet_evaluations"], 120 + 12);  // the samples and the verified top 12
+}
