@@ -159,21 +159,22 @@ struct EvolutionOptions {
 // generation fits the predictor on every queried arch, breeds `candidates` unseen, screened
 // children with the usual operators, scores them (mean + beta * stddev of the prediction) and
 // evaluates the `offspring` best by `selection`:
+//  - rank_crowding: non-dominated rank of (score, free costs) among the candidates and the
+//    evaluated archs' front, then crowding distance on that front; greedy, each pick joins the
+//    front with its score so the next picks spread out;
 //  - front_gain: the largest gain of the score over the evaluated archs' attainment curve
-//    (best accuracy at or below the candidate's cost) on any one cost axis; greedy, each pick
-//    joins the curve with its score so the next picks spread out;
-//  - rank_crowding: non-dominated rank of (score, costs) among the candidates and the
-//    evaluated front, then crowding distance on that front (greedy the same way).
+//    (best accuracy at or below the candidate's cost) on any one cost axis (greedy the same way).
 // Survival of the real population stays NSGA-II on the real accuracies.
 struct Nsga2SurrogateOptions {
   bool enabled = false;
   int initial = 0;                 // random archs before the first fit (0: the population)
   int candidates = 500;            // bred (unseen, screened, distinct) and predicted per generation
   int randomCandidates = 0;        // plus uniform random ones
-  std::string selection = "front_gain";  // front_gain | rank_crowding
-  double beta = 0.0;               // score = mean + beta * stddev
-  std::string encoding = "onehot";
-  std::string target = "raw";      // as GuidedOptions::target
+  // Defaults: the settings tuned on the two-device NB201 bench (docs/search.md).
+  std::string selection = "rank_crowding";  // rank_crowding | front_gain
+  double beta = 1.0;               // score = mean + beta * stddev
+  std::string encoding = "onehot+path+cellstats";
+  std::string target = "clip";     // as GuidedOptions::target
   Json predictor;                  // a makePredictor spec; default: defaultSurrogatePredictor()
 };
 struct Nsga2Options {

@@ -183,7 +183,7 @@ TEST(Strategies, SaveLoadGivesTheSameContinuation) {
       "  strategy: evolution\n  queries: 60\n  batch: 3\n  evolution: {population: 10, sample_size: 3}\n",
       "  strategy: nsga2\n  queries: 60\n  nsga2: {population: 8}\n",
       "  strategy: nsga2\n  queries: 60\n  nsga2: {population: 8, offspring: 3}\n",
-      "  strategy: nsga2\n  queries: 60\n  nsga2: {population: 8, offspring: 3, surrogate: {initial: 10, candidates: 40, "
+      "  strategy: nsga2\n  queries: 60\n  nsga2: {population: 8, offspring: 3, surrogate: {initial: 10, candidates: 40, selection: front_gain, "
       "predictor: {kind: ensemble, members: 3, member: {kind: ridge}}}}\n",
       "  strategy: nsga2\n  queries: 60\n  nsga2: {population: 8, offspring: 4, surrogate: {candidates: 30, selection: "
       "rank_crowding, beta: 1, predictor: {kind: ensemble, members: 3, member: {kind: ridge}}}}\n",
