@@ -307,8 +307,9 @@ TEST(Strategies, Nsga2SurrogateFindsTheWholeToyFrontWherePlainDoesNot) {
     auto rnd = toyTwoObjective(seed, " {strategy: random, queries: 60, batch: 10}\n");
     randomLevels += frontLevelsReached(SearchEngine(*rnd, nullptr).run());
   }
-  EXPECT_LT(plainLevels, 3 * 7);
-  EXPECT_LT(randomLevels, 3 * 7);
+  // Measured: plain 15 and random 13 of the 21 levels; each must miss at least 3.
+  EXPECT_LE(plainLevels, 3 * 7 - 3);
+  EXPECT_LE(randomLevels, 3 * 7 - 3);
 }
 
 TEST(Strategies, Nsga2SurrogateSameQueriesAtOneAndTwoThreadsAndAcrossAStop) {
