@@ -1473,6 +1473,11 @@ std::vector<size_t> topRows(const std::vector<QueryRow>& rows, size_t n, const s
   return top;
 }
 
+// A hierarchical phase ends early after this many steps in a row without a new query: its
+// sub-space (e.g. 216 macro archs of fmnist_small, fewer under the budget) can hold fewer
+// feasible archs than the phase's budget.
+constexpr int64_t kPhaseStallSteps = 200;
+
 Json searchStage(Ctx& c, const std::string& snDir) {
   SearchProblem& problem = c.problem;
   const SearchSettings& set = problem.settings();
@@ -1492,6 +1497,11 @@ Json searchStage(Ctx& c, const std::string& snDir) {
     so.stop = c.opt.stop;
     so.phase = phase;
     so.queries = budget;
+    bool stalled = false;
+    if (space) {  // a phase's sub-space may hold fewer feasible archs than its budget
+      so.stallSteps = kPhaseStallSteps;
+      so.stalled = &stalled;
+    }
     if (space) {
       so.strategy = [&problem, space, phase] {
         StrategyContext ctx = problem.strategyContext();
@@ -1508,6 +1518,7 @@ Json searchStage(Ctx& c, const std::string& snDir) {
     bar.finish();
     if (o.interrupted) throw Interrupted();  // the committed steps stay; the stage is not done
     Json j = {{"phase", phase.empty() ? "joint" : phase}, {"queries", o.queries}, {"budget", budget}, {"steps", o.steps}};
+    if (stalled) j["ended"] = "no new query in " + std::to_string(kPhaseStallSteps) + " steps";
     if (o.best) j["best"] = o.rows[*o.best].hash, j["best_accuracy"] = o.rows[*o.best].accuracy;
     return std::make_pair(o, j);
   };
@@ -1522,7 +1533,7 @@ Json searchStage(Ctx& c, const std::string& snDir) {
     for (size_t i : kept) keptJ.push_back(mo.rows[i].hash);
     mj["kept"] = keptJ;
     phases.push_back(mj);
-    const int64_t left = set.queries - hs.macroQueries;
+    const int64_t left = set.queries - mo.queries;  // a phase that ended early leaves its queries to the micro phases
     for (size_t k = 0; k < kept.size(); ++k) {
       c.checkStop();
       const int64_t budget = left / int64_t(kept.size()) + (int64_t(k) < left % int64_t(kept.size()) ? 1 : 0);

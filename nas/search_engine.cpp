@@ -32,7 +32,7 @@ SearchOutcome SearchEngine::run(const SearchRunOptions& options) {
   const int64_t budget = options.queries > 0 ? options.queries : set.queries;
   SearchOutcome out;
   std::map<uint64_t, double> cache;  // arch hash -> accuracy of every queried arch
-  int64_t step = 0, phaseSteps = 0;
+  int64_t step = 0, phaseSteps = 0, stall = 0;
   if (store_) step = store_->lastStep().step + 1;  // a new phase follows every stored step
   if (options.resume && store_) {
     StepInfo last = store_->lastStep(options.phase);
@@ -42,19 +42,25 @@ SearchOutcome SearchEngine::run(const SearchRunOptions& options) {
       out.queries = last.queries;
       step = last.step + 1;
       out.resumed = true;
-      std::set<int64_t> steps;
+      std::map<int64_t, int64_t> counted;  // step -> its new queries
       for (const auto& r : out.rows) {
         if (r.queried) cache[r.arch.hash()] = r.accuracy;
-        steps.insert(r.step);
+        counted[r.step] += r.counted;
       }
-      phaseSteps = int64_t(steps.size());
+      phaseSteps = int64_t(counted.size());
+      for (auto it = counted.rbegin(); it != counted.rend() && it->second == 0; ++it) ++stall;
     }
   }
   int64_t seq = store_ ? store_->nextSeq() : int64_t(out.rows.size());  // phases share one sequence
   const std::string accName = problem_.accuracyName();
   const auto& cons = problem_.constraints();
   const auto& mins = problem_.minimize();
+  if (options.stalled) *options.stalled = false;
   while (out.queries < budget && phaseSteps < set.maxSteps) {
+    if (options.stallSteps > 0 && stall >= options.stallSteps) {
+      if (options.stalled) *options.stalled = true;
+      break;
+    }
     if (options.stop && options.stop->load()) {
       out.interrupted = true;
       break;
@@ -124,6 +130,7 @@ SearchOutcome SearchEngine::run(const SearchRunOptions& options) {
       q.phase = options.phase;
     }
     out.queries += int64_t(fresh.size());
+    stall = fresh.empty() ? stall + 1 : 0;
     strategy->tell(evals);
     if (store_) store_->commitStep(step, out.queries, rows, strategy->saveState(), options.phase);
     for (auto& r : rows) out.rows.push_back(std::move(r));

@@ -34,6 +34,10 @@ struct SearchRunOptions {
   std::string phase;
   int64_t queries = 0;
   std::function<std::unique_ptr<Strategy>()> strategy;
+  // > 0: end the run once this many steps in a row brought no new query (a small sub-space the
+  // strategy keeps re-proposing); counted from the stored steps on resume. 0: off (the default).
+  int64_t stallSteps = 0;
+  bool* stalled = nullptr;  // set to whether the run ended by stallSteps
 };
 
 struct SearchOutcome {

@@ -8,6 +8,9 @@
 
 #include "core/rng.h"
 #include "nas/hierarchical.h"
+#include "nas/results_store.h"
+#include "nas/search_engine.h"
+#include "nas/search_problem.h"
 #include "nas/strategy.h"
 #include "search_spaces/search_space.h"
 
@@ -147,4 +150,76 @@ TEST(Hierarchical, MicroPhaseKeepsTheFixedMacroAndEvolutionStaysInside) {
   };
   EXPECT_EQ(propose(3), propose(3));
   EXPECT_NE(propose(3), propose(4));
+}
+
+namespace {
+
+// Proposes the same `n` archs again and again (a sub-space the strategy has exhausted).
+class RepeatStrategy : public Strategy {
+ public:
+  RepeatStrategy(StrategyContext ctx, std::vector<ArchConfig> archs) : Strategy(std::move(ctx)), archs_(std::move(archs)) {}
+  std::string name() const override { return "repeat"; }
+  std::vector<ArchConfig> ask(int) override { return {archs_[size_t(asks_++) % archs_.size()]}; }
+  void tell(const std::vector<Evaluation>&) override {}
+  Json saveState() const override { return {{"asks", asks_}}; }
+  void loadState(const Json& s) override { asks_ = s.at("asks").get<int>(); }
+
+ private:
+  std::vector<ArchConfig> archs_;
+};
+
+}  // namespace
+
+TEST(Hierarchical, EnginePhasesShareOneStoreAndAStalledPhaseEnds) {
+  const std::string src = HWNAS_SOURCE_DIR, data = src + "/data/nb201/";
+  auto p = SearchProblem::parse("space: " + src + "/configs/spaces/nb201.yaml\n"
+                                "objective:\n  accuracy: {source: table, path: " + data +
+                                    "nb201_cifar10valid_200ep.csv, column: valid_acc, key: index}\n"
+                                "search: {strategy: random, queries: 50, batch: 1}\n",
+                                "cfg.yaml", "");
+  ResultsStore store(":memory:");
+  RunInfo ri;
+  ri.configHash = p->configHash();
+  ri.config = p->resolved();
+  ri.spaceId = p->space().spaceId();
+  ri.strategy = "random";
+  store.startRun(ri);
+  Rng rng(3);
+  std::vector<ArchConfig> three = {p->space().sample(rng), p->space().sample(rng), p->space().sample(rng)};
+  SearchEngine engine(*p, &store);
+  // Phase "a": 3 distinct archs, then only repeats: it ends after 5 steps without a new query.
+  SearchRunOptions a;
+  a.phase = "a";
+  a.queries = 10;
+  a.stallSteps = 5;
+  bool stalled = false;
+  a.stalled = &stalled;
+  a.strategy = [&] { return std::make_unique<RepeatStrategy>(p->strategyContext(), three); };
+  SearchOutcome oa = engine.run(a);
+  EXPECT_TRUE(stalled);
+  EXPECT_EQ(oa.queries, 3);
+  EXPECT_EQ(oa.steps, 3 + 5);
+  // Phase "b" (the config's random search, 4 queries) follows in the same store: its seqs and
+  // steps continue after a's, its rows carry its phase.
+  SearchRunOptions b;
+  b.phase = "b";
+  b.queries = 4;
+  SearchOutcome ob = engine.run(b);
+  EXPECT_EQ(ob.queries, 4);
+  ASSERT_FALSE(ob.rows.empty());
+  EXPECT_EQ(ob.rows.front().seq, 8);
+  EXPECT_EQ(ob.rows.front().step, 8);
+  EXPECT_EQ(store.queries("a").size(), 8u);
+  EXPECT_EQ(store.queries("b").size(), ob.rows.size());
+  EXPECT_EQ(store.queries().size(), 8u + ob.rows.size());
+  EXPECT_EQ(store.lastStep("a").step, 7);
+  EXPECT_EQ(store.lastStep().step, store.lastStep("b").step);
+  for (const auto& r : store.queries("b")) EXPECT_EQ(r.phase, "b");
+  // Resuming the stalled phase: the trailing stall is counted from the store, nothing new runs.
+  stalled = false;
+  a.resume = true;
+  SearchOutcome again = engine.run(a);
+  EXPECT_TRUE(stalled);
+  EXPECT_EQ(again.queries, 3);
+  EXPECT_EQ(store.queries().size(), 8u + ob.rows.size());
 }
