@@ -1,7 +1,9 @@
 // Pipeline: nas-search's main job for a config with `kind: pipeline`: supernet (train from a
 // recipe into DIR/supernet, or load one) -> latency (profile this CPU into DIR/lut.db, or use a
-// given table; frozen for the run) -> search (the SearchEngine with the supernet's inherited
-// accuracy and the LUT latency) -> finalists (the top-k trained from scratch with the trainer's
+// given table; frozen for the run) -> predictor (optional: supernet samples, a fitted accuracy
+// predictor and its held-out Kendall tau) -> search (the SearchEngine with the supernet's
+// inherited accuracy or the predictor's, re-scored by the supernet at the end; joint or
+// hierarchical macro -> micro, nas/hierarchical.h; the LUT latency and analytic devices) -> finalists (the top-k trained from scratch with the trainer's
 // loop, the winner picked on validation accuracy, then its test accuracy; latency measured with
 // the runtime, interleaved, next to the LUT's prediction; the baseline (refnet) trained with the
 // same budget) -> export (the winner through the exporter: model.onnx with BN folded and the
