@@ -897,6 +897,18 @@ std::string reportMd(Ctx& c, const SearchOutcome& o, const Json& budgets, const 
     r << "\n";
   }
   const auto axes = paretoAxes(p);
+  auto frontTable = [&](const std::vector<size_t>& front) {  // a Markdown table of front rows
+    r << "| hash | " << p.accuracyName();
+    for (const auto& a : axes) r << " | " << a;
+    r << " |\n|---|---";
+    for (size_t i = 0; i < axes.size(); ++i) r << "|---";
+    r << "|\n";
+    for (size_t i : front) {
+      r << "| `" << o.rows[i].hash << "` | " << fmt(o.rows[i].accuracy, 2);
+      for (const auto& a : axes) r << " | " << fmt(o.rows[i].metrics.value(a, NAN), 4);
+      r << " |\n";
+    }
+  };
   // Several devices: one accuracy-vs-latency front per device (2-D), beside the joint one.
   std::vector<std::string> latAxes;
   for (const auto& a : axes)
@@ -908,31 +920,15 @@ std::string reportMd(Ctx& c, const SearchOutcome& o, const Json& budgets, const 
     if (latAxes.size() > 1 || (latAxes.size() == 1 && axes.size() > 1))
       for (const auto& ax : latAxes) {
         auto front = paretoFront(o.rows, {ax});
-        r << "Pareto front on `" << ax << "` alone (" << front.size() << " archs):\n\n| hash | " << p.accuracyName();
-        for (const auto& a : axes) r << " | " << a;
-        r << " |\n|---|---";
-        for (size_t i = 0; i < axes.size(); ++i) r << "|---";
-        r << "|\n";
-        for (size_t i : front) {
-          r << "| `" << o.rows[i].hash << "` | " << fmt(o.rows[i].accuracy, 2);
-          for (const auto& a : axes) r << " | " << fmt(o.rows[i].metrics.value(a, NAN), 4);
-          r << " |\n";
-        }
+        r << "Pareto front on `" << ax << "` alone (" << front.size() << " archs):\n\n";
+        frontTable(front);
         r << "\n";
       }
   }
   if (!axes.empty()) {
     auto front = paretoFront(o.rows, axes);
-    r << "Pareto front (" << front.size() << " archs; `pareto.svg`, `pareto.csv`):\n\n| hash | " << p.accuracyName();
-    for (const auto& a : axes) r << " | " << a;
-    r << " |\n|---|---";
-    for (size_t i = 0; i < axes.size(); ++i) r << "|---";
-    r << "|\n";
-    for (size_t i : front) {
-      r << "| `" << o.rows[i].hash << "` | " << fmt(o.rows[i].accuracy, 2);
-      for (const auto& a : axes) r << " | " << fmt(o.rows[i].metrics.value(a, NAN), 4);
-      r << " |\n";
-    }
+    r << "Pareto front (" << front.size() << " archs; `pareto.svg`, `pareto.csv`):\n\n";
+    frontTable(front);
   }
   if (exported.is_object() && exported.contains("files")) {
     r << "\n## Export\n\nThe winner through the exporter (recipe `" << exported.value("recipe", std::string()) << "`: ";
