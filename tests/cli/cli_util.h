@@ -11,8 +11,27 @@
 #include <string>
 
 #include "core/fs_util.h"
+#include "core/sqlite.h"
 
 namespace hwnas::cli {
+
+// Debian's dataset-fashion-mnist is installed (tests that train skip without it).
+inline bool haveFashionMnist() { return fileExists("/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz"); }
+
+// Writes `body` to dir/name and returns the path.
+inline std::string writeConfig(const TempDir& dir, const std::string& name, const std::string& body) {
+  const std::string path = dir.file(name);
+  writeFileAtomic(path, body);
+  return path;
+}
+
+// The first column of the first row of `sql` on the SQLite file `db` as an integer (-1: no row).
+inline int64_t scalar(const std::string& db, const std::string& sql) {
+  Database d(db);
+  Statement s = d.prepare(sql);
+  if (!s.step()) return -1;
+  return s.getInt64(0);
+}
 
 struct CliRun {
   int code;  // exit status, -1 when the process did not exit normally

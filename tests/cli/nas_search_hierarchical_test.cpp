@@ -27,13 +27,14 @@
 
 namespace fs = std::filesystem;
 using namespace hwnas;
+using cli::haveFashionMnist;
+using cli::writeConfig;
+using cli::scalar;
 
 namespace {
 
 const std::string kBin = std::string(HWNAS_BIN_DIR) + "/nas-search";
 const std::string kSrc = std::string(HWNAS_SOURCE_DIR);
-
-bool haveFashionMnist() { return fs::exists("/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz"); }
 
 std::string tinyConfig(const std::string& latency = "") {
   return "kind: pipeline\nspace: " + kSrc + "/configs/spaces/fmnist_small.yaml\nseed: 5\n"
@@ -48,19 +49,6 @@ std::string tinyConfig(const std::string& latency = "") {
          "  hierarchical: {macro_queries: 20, macro_keep: 2}\n  evolution: {population: 4, sample_size: 2}\n"
          "finalists: {top_k: 1, epochs: 1, max_steps: 2, train_limit: 128, eval_limit: 100, batch_size: 64, baseline: " + kSrc +
          "/configs/models/refnet.yaml, measure_runs: 3}\nexport: false\n";
-}
-
-std::string writeConfig(const TempDir& dir, const std::string& name, const std::string& body) {
-  const std::string path = dir.file(name);
-  writeFileAtomic(path, body);
-  return path;
-}
-
-int64_t scalar(const std::string& db, const std::string& sql) {
-  Database d(db);
-  Statement s = d.prepare(sql);
-  if (!s.step()) return -1;
-  return s.getInt64(0);
 }
 
 // Every query row's (phase, hash, accuracy) in order, and the predictor samples.

@@ -26,6 +26,9 @@
 
 namespace fs = std::filesystem;
 using namespace hwnas;
+using cli::haveFashionMnist;
+using cli::writeConfig;
+using cli::scalar;
 
 namespace {
 
@@ -35,8 +38,6 @@ const std::string kSrc = std::string(HWNAS_SOURCE_DIR);
 using cli::CliRun;
 
 CliRun run(const std::string& args) { return cli::runCli(kBin, args); }
-
-bool haveFashionMnist() { return fs::exists("/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz"); }
 
 // The tiny pipeline; `latency` replaces the latency section (e.g. to reuse a frozen table).
 std::string tinyConfig(const std::string& latency = "") {
@@ -50,19 +51,6 @@ std::string tinyConfig(const std::string& latency = "") {
          "search:\n  strategy: evolution\n  queries: 6\n  evolution: {population: 4, sample_size: 2}\n"
          "finalists: {top_k: 1, epochs: 1, train_limit: 256, eval_limit: 200, batch_size: 64, baseline: " + kSrc +
          "/configs/models/refnet.yaml, measure_runs: 5}\n";
-}
-
-std::string writeConfig(const TempDir& dir, const std::string& name, const std::string& body) {
-  const std::string path = dir.file(name);
-  writeFileAtomic(path, body);
-  return path;
-}
-
-int64_t scalar(const std::string& db, const std::string& sql) {
-  Database d(db);
-  Statement s = d.prepare(sql);
-  if (!s.step()) return -1;
-  return s.getInt64(0);
 }
 
 std::string text(const std::string& db, const std::string& sql) {

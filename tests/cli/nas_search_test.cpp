@@ -21,6 +21,7 @@
 #include "core/sqlite.h"
 
 using namespace hwnas;
+using cli::writeConfig;
 
 namespace {
 
@@ -35,12 +36,6 @@ CliRun run(const std::string& args) { return cli::runCli(kBin, args); }
 void expectOneLineError(const CliRun& r, const std::string& part) { cli::expectOneLineError(r, "nas-search", part); }
 
 // A config in `dir` that uses the repository's tables by absolute path.
-std::string writeConfig(const TempDir& dir, const std::string& name, const std::string& body) {
-  std::string path = dir.file(name);
-  writeFileAtomic(path, body);
-  return path;
-}
-
 std::string tables(const std::string& f) { return kSrc + "/data/nb201/" + f; }
 
 std::string guidedConfig(int queries) {

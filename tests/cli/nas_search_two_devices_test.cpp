@@ -17,13 +17,13 @@
 
 namespace fs = std::filesystem;
 using namespace hwnas;
+using cli::haveFashionMnist;
+using cli::writeConfig;
 
 namespace {
 
 const std::string kBin = std::string(HWNAS_BIN_DIR) + "/nas-search";
 const std::string kSrc = std::string(HWNAS_SOURCE_DIR);
-
-bool haveFashionMnist() { return fs::exists("/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz"); }
 
 std::string config(const std::string& lutPath = "", const std::string& fpga = "dsp: 80, bram36: 60, luts: 17600",
                    const std::string& bramDevice = "zynq7010") {
@@ -40,12 +40,6 @@ std::string config(const std::string& lutPath = "", const std::string& fpga = "d
          "search:\n  strategy: nsga2\n  queries: 12\n  nsga2: {population: 4}\n"
          "finalists: {top_k: 1, epochs: 1, max_steps: 2, train_limit: 128, eval_limit: 100, batch_size: 64, baseline: " + kSrc +
          "/configs/models/refnet.yaml, measure_runs: 3}\nexport: false\n";
-}
-
-std::string writeConfig(const TempDir& dir, const std::string& name, const std::string& body) {
-  const std::string path = dir.file(name);
-  writeFileAtomic(path, body);
-  return path;
 }
 
 std::string querySequence(const std::string& db) {

@@ -14,9 +14,11 @@
 
 #include "core/fs_util.h"
 #include "core/json_util.h"
+#include "tests/cli/cli_util.h"
 
 namespace fs = std::filesystem;
 using namespace hwnas;
+using cli::haveFashionMnist;
 
 namespace {
 
@@ -38,8 +40,6 @@ CliRun run(const std::string& args, bool stderrToo = true) {
   int status = pclose(p);
   return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
 }
-
-bool haveFashionMnist() { return fs::exists("/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz"); }
 
 // 256 training images (4 steps of 64), 200 validation images.
 const std::string kData = " --train-limit 256 --eval-limit 200 --batch-size 64 --quiet";

@@ -13,9 +13,11 @@
 
 #include "core/fs_util.h"
 #include "core/json_util.h"
+#include "tests/cli/cli_util.h"
 
 namespace fs = std::filesystem;
 using namespace hwnas;
+using cli::haveFashionMnist;
 
 namespace {
 
@@ -39,8 +41,6 @@ CliRun run(const std::string& args) {
 }
 
 bool fullTests() { return std::getenv("HWNAS_FULL_TESTS") != nullptr; }
-bool haveFashionMnist() { return fs::exists("/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz"); }
-
 std::vector<std::string> lines(const std::string& path) {
   std::ifstream f(path);
   std::vector<std::string> out;
