@@ -16,14 +16,13 @@
 
 namespace hwnas {
 
-namespace {
-
-// Process CPU seconds (all threads): diagnostics only, never part of the state.
-double cpuNow() {
+double processCpuSeconds() {
   timespec t;
   clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
   return double(t.tv_sec) + 1e-9 * double(t.tv_nsec);
 }
+
+namespace {
 
 
 class Guided : public Strategy {
@@ -54,9 +53,9 @@ class Guided : public Strategy {
     // Fit on everything queried so far.
     SurrogateTarget transform;
     Rng fitRng = rng.split(1);
-    double t0 = cpuNow();
+    double t0 = processCpuSeconds();
     auto predictor = fitSurrogate(o_.predictor, "search.guided.predictor", *encoder_, known, o_.target, fitRng, &transform);
-    fitSeconds_ += cpuNow() - t0;
+    fitSeconds_ += processCpuSeconds() - t0;
     ++fits_;
     // Candidates: mutations of the best parents, then uniform samples; unseen, screened, distinct.
     std::vector<const Evaluation*> ranked = known;
@@ -88,9 +87,9 @@ class Guided : public Strategy {
       }
       return out;
     }
-    double p0 = cpuNow();
+    double p0 = processCpuSeconds();
     std::vector<Prediction> pred = predictor->predict(encoder_->encodeBatch(cands));
-    predictSeconds_ += cpuNow() - p0;
+    predictSeconds_ += processCpuSeconds() - p0;
     double best = -INFINITY;
     for (const auto* e : known)
       if (e->feasible()) best = std::max(best, transform(e->accuracy));

@@ -138,12 +138,6 @@ class Evolution : public Strategy {
 // offspring are merged and the best `population` by (front, crowding distance) survive.
 // With a surrogate (Nsga2SurrogateOptions), each generation's children are the `offspring` best
 // of many bred candidates by predicted accuracy and free costs; survival is unchanged.
-double cpuSeconds() {
-  timespec t;
-  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
-  return double(t.tv_sec) + 1e-9 * double(t.tv_nsec);
-}
-
 class Nsga2 : public Strategy {
  public:
   Nsga2(StrategyContext ctx, const Nsga2Options& o) : Strategy(std::move(ctx)), o_(o) {
@@ -260,9 +254,9 @@ class Nsga2 : public Strategy {
     for (const auto& e : archive_) known.push_back(&e);
     SurrogateTarget target;
     Rng fitRng = rng.split(1);
-    double t0 = cpuSeconds();
+    double t0 = processCpuSeconds();
     auto predictor = fitSurrogate(g.predictor, "search.nsga2.surrogate.predictor", *encoder_, known, g.target, fitRng, &target);
-    fitSeconds_ += cpuSeconds() - t0;
+    fitSeconds_ += processCpuSeconds() - t0;
     ++fits_;
     // 2. Candidates: bred children (mutated when the crossover/copy is seen or already a
     // candidate), then uniform ones; unseen, screened, distinct; at most 3 draws per wanted one.
@@ -286,7 +280,7 @@ class Nsga2 : public Strategy {
     // 3. Score and pick.
     std::vector<size_t> picks;
     if (!cands.empty()) {
-      double p0 = cpuSeconds();
+      double p0 = processCpuSeconds();
       std::vector<Prediction> pred = predictor->predict(encoder_->encodeBatch(cands));
       std::vector<double> score(cands.size());
       std::vector<std::vector<double>> costs(cands.size());
@@ -294,7 +288,7 @@ class Nsga2 : public Strategy {
         score[i] = pred[i].mean + g.beta * pred[i].stddev;
         costs[i] = ctx_.costs(cands[i]);
       }
-      predictSeconds_ += cpuSeconds() - p0;
+      predictSeconds_ += processCpuSeconds() - p0;
       // The evaluated archs that count: feasible and queried, with target(accuracy) so they are
       // on the predictor's scale.
       std::vector<std::pair<double, std::vector<double>>> real;

@@ -217,6 +217,8 @@ struct SurrogateTarget {
 // The default predictor spec: a 5-member bootstrap ensemble of XGBoost (200 rounds, depth 6,
 // eta 0.1, nthread 1).
 Json defaultSurrogatePredictor();
+// Process CPU seconds (all threads), for the surrogate strategies' fit-time diagnostics; never state.
+double processCpuSeconds();
 // Builds a predictor from `spec` (errors name `where`) and fits it on the encoded archs of
 // `known` (all queried) against target(accuracy); `target` gets the floor of `kind`.
 std::unique_ptr<AccuracyPredictor> fitSurrogate(const Json& spec, const std::string& where, const Encoder& encoder,
